@@ -1,0 +1,1 @@
+"""Routes every app gets: health, collections and items, loads, jobs."""

@@ -1,0 +1,148 @@
+"""The verbs every app has: list, create, describe and drop collections; add, get, delete items."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, create_model
+
+from common.collection import Collection, Entry, content_id
+from common.context import CollectionName, Context, ExistingCollection
+from common.errors import Conflict
+from common.http import ErrorResponse
+from common.solution import Solution
+
+UNKNOWN = {404: {"model": ErrorResponse, "description": "Unknown collection or item."}}
+INVALID = {422: {"model": ErrorResponse, "description": "Invalid name or body."}}
+
+
+class CollectionInfo(BaseModel):
+    name: str = Field(examples=["faq"])
+    count: int = Field(description="Searchable items.")
+    dim: int
+    metric: str
+    index_type: str
+
+
+class NewCollection(BaseModel):
+    name: str = Field(pattern=r"^[a-z](?:_?[a-z0-9])*$", max_length=40, examples=["faq"])
+
+
+def info(collection: Collection) -> CollectionInfo:
+    index = collection.spec.index
+    return CollectionInfo(
+        name=collection.name,
+        count=collection.count(),
+        dim=index.dim,
+        metric=index.metric,
+        index_type=index.index_type,
+    )
+
+
+def stored_model(solution: Solution[Any]) -> type[BaseModel]:
+    """The item as returned: the app's fields plus its id (a string: 63-bit ints break JS)."""
+    return create_model(
+        f"Stored{solution.item_model.__name__}",
+        __base__=solution.item_model,
+        id=(str, Field(description="The item's id, derived from its content.")),
+        created_at=(datetime, ...),
+    )
+
+
+def stored(model: type[BaseModel], record: dict[str, Any]) -> BaseModel:
+    return model(**{**record, "id": str(record["id"])})
+
+
+def collections_router(solution: Solution[Any]) -> APIRouter:
+    router = APIRouter(prefix="/collections", tags=["collections"])
+    Item = solution.item_model  # noqa: N806 - a class
+    Stored = stored_model(solution)  # noqa: N806 - a class
+
+    @router.get("", summary="All collections of this app with their sizes")
+    async def list_collections(context: Context) -> list[CollectionInfo]:
+        def read() -> list[CollectionInfo]:
+            return [info(context.collections.get(n)) for n in context.collections.names()]
+
+        return await run_in_threadpool(read)
+
+    @router.post(
+        "",
+        status_code=201,
+        summary="Create an empty collection",
+        responses={409: {"model": ErrorResponse, "description": "It exists."}, **INVALID},
+    )
+    async def create_collection(body: NewCollection, context: Context) -> CollectionInfo:
+        return info(await run_in_threadpool(context.collections.create, body.name))
+
+    @router.get("/{name}", summary="Size and index of a collection", responses=UNKNOWN)
+    async def describe_collection(collection: ExistingCollection) -> CollectionInfo:
+        return await run_in_threadpool(info, collection)
+
+    @router.delete(
+        "/{name}", status_code=204, summary="Drop a collection from both stores", responses=UNKNOWN
+    )
+    async def drop_collection(name: CollectionName, context: Context) -> Response:
+        await run_in_threadpool(context.collections.drop, name)
+        return Response(status_code=204)
+
+    @router.post(
+        "/{name}/items",
+        status_code=201,
+        response_model=Stored,
+        summary="Add one item (creates the collection if needed)",
+        responses={
+            409: {"model": ErrorResponse, "description": "The same item is stored."},
+            **INVALID,
+        },
+    )
+    async def add_item(
+        name: CollectionName,
+        item: Annotated[Item, Body()],  # type: ignore[valid-type]
+        context: Context,
+    ) -> Any:
+        codec = solution.codec(context.encoder)
+        item_id = content_id(codec.key(item))
+
+        def add() -> dict[str, Any]:
+            collection = context.collections.get_or_create(name)
+            if collection.known_ids([item_id]):
+                raise Conflict(f"this item is already stored as id {item_id}")
+            vector = codec.encode([item])[0]
+            added, _ = collection.add([Entry(item_id, vector, codec.record(item))])
+            if not added:
+                raise Conflict(f"this item is already stored as id {item_id}")
+            return collection.get(item_id)
+
+        return stored(Stored, await run_in_threadpool(add))
+
+    @router.get(
+        "/{name}/items",
+        response_model=list[Stored],  # type: ignore[valid-type]
+        summary="Page through stored items, oldest first",
+        responses=UNKNOWN,
+    )
+    async def list_items(
+        collection: ExistingCollection,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> Any:
+        rows = await run_in_threadpool(collection.page, offset, limit)
+        return [stored(Stored, row) for row in rows]
+
+    @router.get(
+        "/{name}/items/{item_id}", response_model=Stored, summary="One item", responses=UNKNOWN
+    )
+    async def get_item(collection: ExistingCollection, item_id: int) -> Any:
+        return stored(Stored, await run_in_threadpool(collection.get, item_id))
+
+    @router.delete(
+        "/{name}/items/{item_id}", status_code=204, summary="Delete one item", responses=UNKNOWN
+    )
+    async def delete_item(collection: ExistingCollection, item_id: int) -> Response:
+        deleted = await run_in_threadpool(collection.delete, [item_id])
+        if not deleted:
+            await run_in_threadpool(collection.get, item_id)  # raises the 404
+        return Response(status_code=204)
+
+    return router

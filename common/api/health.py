@@ -1,0 +1,58 @@
+"""Liveness (the process answers) and readiness (Milvus and SQL answer too)."""
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from common.context import Context
+from common.errors import BackendUnavailable
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+class Live(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Ready(BaseModel):
+    status: str = Field(examples=["ready"])
+    milvus: str = Field(description="Milvus version, or why it is unavailable.")
+    milvus_mode: str = Field(description="`lite` (embedded Milvus Lite) or `server`.")
+    sql: str = Field(description="SQL dialect, or why it is unavailable.")
+    encoder: str = Field(description="The encoder serving this app and its dimension.")
+
+
+@router.get("/live", summary="Is the process up?")
+async def live() -> Live:
+    return Live(status="ok")
+
+
+@router.get(
+    "/ready",
+    summary="Can the app serve requests? Checks Milvus and SQL.",
+    response_model=Ready,
+    responses={503: {"model": Ready, "description": "A backend is unavailable."}},
+)
+async def ready(context: Context) -> Ready | JSONResponse:
+    encoder = f"{context.encoder.name} ({context.encoder.dim}-d, {context.encoder.metric})"
+    mode = "lite" if context.storage.vectors.capabilities.is_lite else "server"
+    report = {"status": "ready", "milvus": "?", "milvus_mode": mode, "sql": "?", "encoder": encoder}
+    healthy = True
+    for key, check in (
+        ("milvus", context.storage.vectors.ping),
+        ("sql", context.storage.records.ping),
+    ):
+        try:
+            await run_in_threadpool(check)
+            report[key] = (
+                context.storage.vectors.capabilities.version
+                if key == "milvus"
+                else context.storage.records.engine.name
+            )
+        except BackendUnavailable as error:
+            healthy = False
+            report[key] = f"unavailable: {error.message}"
+    if healthy:
+        return Ready(**report)
+    return JSONResponse({**report, "status": "unavailable"}, status_code=503)

@@ -1,0 +1,70 @@
+"""Load jobs: read, list, stream as Server-Sent Events, cancel."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from sse_starlette import EventSourceResponse
+
+from common.context import Context
+from common.http import ErrorResponse
+from common.jobs import Job
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such job."}}
+POLL_SECONDS = 0.3
+
+
+@router.get("", summary="Recent load jobs, newest first")
+async def list_jobs(context: Context, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[Job]:
+    return await run_in_threadpool(context.jobs.recent, limit)
+
+
+@router.get(
+    "/{job_id}", summary="A job's status, counters, timings and item errors", responses=NOT_FOUND
+)
+async def get_job(job_id: str, context: Context) -> Job:
+    return await run_in_threadpool(context.jobs.get, job_id)
+
+
+@router.get(
+    "/{job_id}/events",
+    summary="Follow a job live (Server-Sent Events)",
+    description="Sends a `progress` event with the job (as in `GET /jobs/{id}`, without item "
+    "errors) whenever it changes, then one `end` event with the full job, then closes.",
+    responses={200: {"content": {"text/event-stream": {}}}, **NOT_FOUND},
+    response_class=EventSourceResponse,
+)
+async def job_events(job_id: str, context: Context, request: Request) -> EventSourceResponse:
+    await run_in_threadpool(context.jobs.get, job_id)  # 404 before the stream starts
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        last = ""
+        while not await request.is_disconnected():
+            job = await run_in_threadpool(context.jobs.get, job_id, error_limit=0)
+            if job.finished:
+                full = await run_in_threadpool(context.jobs.get, job_id)
+                yield {"event": "end", "data": full.model_dump_json()}
+                return
+            current = job.model_dump_json(exclude={"errors"})
+            if current != last:
+                last = current
+                yield {"event": "progress", "data": current}
+            await asyncio.sleep(POLL_SECONDS)
+
+    return EventSourceResponse(events(), ping=10)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    summary="Ask a queued or running job to stop",
+    responses={
+        **NOT_FOUND,
+        409: {"model": ErrorResponse, "description": "The job has already finished."},
+    },
+)
+async def cancel_job(job_id: str, context: Context) -> Job:
+    return await run_in_threadpool(context.runner.cancel, job_id)

@@ -1,0 +1,155 @@
+"""Loads: validate the request, answer 202 with a job at once, do the work off the event loop."""
+
+from pathlib import Path, PurePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from common.context import AppContext, CollectionName, Context
+from common.errors import InvalidInput, NotFound, UnsupportedMediaType
+from common.files import remove_quietly, resolve_under_roots, store_upload
+from common.http import ErrorResponse
+from common.jobs import Job, JobContext
+from common.loading import run_load
+from common.solution import Parser, Solution
+
+ACCEPTED = "The load is accepted; follow it at `Location` (`GET /jobs/{id}`) or its `/events`."
+
+
+class PathLoad(BaseModel):
+    path: str = Field(
+        description="A file below one of the server's data roots (`SEARCH_DATA_ROOTS`), "
+        "relative to a root or absolute.",
+        examples=["faq.csv"],
+    )
+
+
+def start_load(
+    context: AppContext,
+    name: str,
+    source: str,
+    path: Path,
+    parser: Parser[Any],
+    *,
+    remove_after: bool,
+) -> Job:
+    """Check the whole file now (422 before anything is created), then queue the job."""
+    try:
+        parser.check(path)
+        collection = context.collections.get_or_create(name)
+    except BaseException:
+        if remove_after:
+            remove_quietly(path)
+        raise
+    codec = context.solution.codec(context.encoder)
+    batch_size = context.settings.job_batch_size
+
+    def work(job: JobContext) -> None:
+        items = list(parser.parse(path))
+        job.set_total(len(items))
+        run_load(job, collection, items, codec, batch_size)
+
+    cleanup = (lambda: remove_quietly(path)) if remove_after else None
+    return context.runner.submit(name, source, work, cleanup)
+
+
+def _parser(solution: Solution[Any], filename: str) -> tuple[str, Parser[Any]]:
+    suffix = PurePath(filename).suffix.lower()
+    parser = solution.parser_for(suffix)
+    if parser is None:
+        raise UnsupportedMediaType(
+            f"cannot load {suffix or 'a file without a suffix'}; supported: "
+            f"{', '.join(solution.suffixes)}"
+        )
+    return suffix, parser
+
+
+def loads_router(solution: Solution[Any]) -> APIRouter:
+    router = APIRouter(prefix="/collections/{name}/loads", tags=["loads"])
+    formats = ", ".join(solution.suffixes)
+    errors = {
+        413: {"model": ErrorResponse, "description": "The upload is over the size limit."},
+        415: {"model": ErrorResponse, "description": f"Not one of: {formats}."},
+        422: {
+            "model": ErrorResponse,
+            "description": "The file is empty or unreadable as a "
+            "whole (wrong encoding, missing columns); nothing was loaded.",
+        },
+    }
+
+    @router.post(
+        "",
+        status_code=202,
+        summary=f"Load an uploaded file ({formats}) as a job",
+        response_description=ACCEPTED,
+        responses=errors,
+    )
+    async def load_upload(
+        name: CollectionName,
+        context: Context,
+        request: Request,
+        response: Response,
+        file: Annotated[UploadFile, File(description=f"One of: {formats}")],
+    ) -> Job:
+        suffix, parser = _parser(solution, file.filename or "")
+        path = await run_in_threadpool(
+            store_upload,
+            file.file,
+            context.settings.upload_dir,
+            suffix,
+            context.settings.max_upload_bytes,
+        )
+        source = PurePath(file.filename or "upload").name
+        job = await run_in_threadpool(
+            start_load, context, name, source, path, parser, remove_after=True
+        )
+        response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
+        return job
+
+    @router.post(
+        "/path",
+        status_code=202,
+        summary="Load a file that is already on the server, below a data root",
+        response_description=ACCEPTED,
+        responses={
+            403: {"model": ErrorResponse, "description": "The path is outside the data roots."},
+            404: {"model": ErrorResponse, "description": "No such file."},
+            **errors,
+        },
+    )
+    async def load_path(
+        name: CollectionName, body: PathLoad, context: Context, request: Request, response: Response
+    ) -> Job:
+        path = await run_in_threadpool(resolve_under_roots, body.path, context.settings.data_roots)
+        if not path.is_file():
+            raise InvalidInput(f"{body.path!r} is not a file")
+        _, parser = _parser(solution, path.name)
+        job = await run_in_threadpool(
+            start_load, context, name, body.path, path, parser, remove_after=False
+        )
+        response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
+        return job
+
+    @router.post(
+        "/sample",
+        status_code=202,
+        summary="Load this app's sample data",
+        response_description=ACCEPTED,
+        responses={404: {"model": ErrorResponse}},
+    )
+    async def load_sample(
+        name: CollectionName, context: Context, request: Request, response: Response
+    ) -> Job:
+        sample = solution.sample_file
+        if sample is None or not sample.is_file():
+            raise NotFound("this app ships no sample data")
+        _, parser = _parser(solution, sample.name)
+        job = await run_in_threadpool(
+            start_load, context, name, "sample", sample, parser, remove_after=False
+        )
+        response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
+        return job
+
+    return router

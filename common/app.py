@@ -1,0 +1,147 @@
+"""The app factory: one FastAPI app per solution, with the standard surface every app shares."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
+
+from common.api import health, jobs
+from common.api.collections import collections_router
+from common.api.loads import loads_router, start_load
+from common.collection import Collections, Storage
+from common.context import AppContext
+from common.http import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    configure_logging,
+    install_error_handlers,
+)
+from common.jobs import JobRunner, JobStore
+from common.record_store import RecordStore
+from common.settings import Settings
+from common.solution import Solution
+from common.vector_store import VectorStore
+
+log = logging.getLogger(__name__)
+
+STANDARD_TAGS = [
+    {"name": "collections", "description": "The verbs every app has: collections and items."},
+    {
+        "name": "loads",
+        "description": "Bulk loads. Each answers **202** with a job at once; the "
+        "work runs in the background. Bad items are recorded in the job and skipped.",
+    },
+    {"name": "jobs", "description": "Follow, list and cancel load jobs; progress is persisted."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+def open_storage(settings: Settings) -> Storage:
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
+    return Storage(VectorStore(settings.milvus_uri, token), RecordStore(settings.sql_url))
+
+
+async def start_app(
+    solution: Solution[Any], settings: Settings, storage: Storage | None = None
+) -> AppContext:
+    """Connect, load the encoder, recover from any crash, and queue the sample on first start."""
+    storage = storage or await run_in_threadpool(open_storage, settings)
+    encoder = await run_in_threadpool(solution.load_encoder, settings)
+    if encoder.dim != solution.spec.index.dim:
+        raise RuntimeError(
+            f"{encoder.name} makes {encoder.dim}-d vectors but the collections "
+            f"of {solution.namespace} are declared {solution.spec.index.dim}-d"
+        )
+    collections = Collections(storage, solution.namespace, solution.spec)
+    await run_in_threadpool(collections.recover)
+    job_store = JobStore(storage.records.engine, solution.namespace)
+    interrupted = await run_in_threadpool(job_store.fail_interrupted)
+    if interrupted:
+        log.warning("%s: marked %d interrupted jobs as failed", solution.namespace, interrupted)
+    context = AppContext(
+        settings=settings,
+        solution=solution,
+        storage=storage,
+        collections=collections,
+        encoder=encoder,
+        jobs=job_store,
+        runner=JobRunner(job_store),
+    )
+    sample = solution.sample_file
+    first_start = not await run_in_threadpool(collections.exists, solution.default_collection)
+    if settings.load_sample_data and sample is not None and first_start:
+        parser = solution.parser_for(sample.suffix)
+        if parser is not None:
+            log.info(
+                "%s: loading the sample data into %r",
+                solution.namespace,
+                solution.default_collection,
+            )
+            await run_in_threadpool(
+                start_load,
+                context,
+                solution.default_collection,
+                "sample",
+                sample,
+                parser,
+                remove_after=False,
+            )
+    return context
+
+
+def create_app(
+    solution: Solution[Any], settings: Settings | None = None, storage: Storage | None = None
+) -> FastAPI:
+    """Build an app; connections and the model are created in its lifespan, not here."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        context = await start_app(solution, settings, storage)
+        app.state.context = context
+        try:
+            yield
+        finally:
+            await run_in_threadpool(context.runner.shutdown)
+            if storage is None:
+                context.storage.close()
+
+    app = FastAPI(
+        title=solution.title,
+        description=solution.description,
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_tags=[*solution.openapi_tags, *STANDARD_TAGS],
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    for router in solution.routers:
+        app.include_router(router)
+    app.include_router(collections_router(solution))
+    app.include_router(loads_router(solution))
+    app.include_router(jobs.router)
+    app.include_router(health.router)
+    return app
+
+
+def serve(solution: Solution[Any], settings: Settings | None = None) -> None:
+    """Run one app alone with uvicorn (``python -m solutions.<name>``)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(solution, settings), host=settings.host, port=settings.port, log_config=None
+    )

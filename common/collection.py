@@ -1,0 +1,355 @@
+"""One collection over both stores: ids, write ordering, dedupe and crash recovery.
+
+Invariant: every id in Milvus has a row in SQL, and a search only returns ids whose row
+is ``ready``. The writes are ordered to keep it true at every instant:
+
+* add:    SQL rows ``pending`` -> Milvus insert -> SQL rows ``ready``
+* delete: SQL rows ``deleting`` -> Milvus delete -> SQL rows deleted
+* drop:   registry ``dropping`` -> Milvus drop -> SQL table drop -> registry row deleted
+
+If anything fails in between, the step is compensated at once; if the process dies,
+``Collections.recover()`` at the next start removes every ``pending`` or ``deleting`` id
+from both stores and finishes interrupted drops. Both stores then hold the same ids.
+
+Ids are content-derived: 63 bits of SHA-256 of the item's key, so loading the same data
+twice finds the ids already present and adds nothing (first write wins).
+"""
+
+import hashlib
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from common.errors import BackendUnavailable, Conflict, NotFound
+from common.names import check_name, physical_name
+from common.record_store import DELETING, PENDING, READY, RecordField, RecordStore, utcnow
+from common.tables import collections_table
+from common.vector_store import VectorIndex, VectorStore
+
+log = logging.getLogger(__name__)
+
+
+def content_id(key: str | bytes) -> int:
+    """A stable positive 63-bit id derived from an item's content key."""
+    data = key.encode("utf-8") if isinstance(key, str) else key
+    return int.from_bytes(hashlib.sha256(data).digest()[:8], "big") >> 1
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """What an app declares about its collections: the vectors and the record columns."""
+
+    index: VectorIndex
+    fields: tuple[RecordField, ...]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item ready to store: its id, its vector and its record columns."""
+
+    id: int
+    vector: Any
+    record: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Match:
+    id: int
+    score: float
+    record: dict[str, Any]
+
+
+class Storage:
+    """The two stores of one process; shared by every app running in it."""
+
+    def __init__(self, vectors: VectorStore, records: RecordStore) -> None:
+        self.vectors = vectors
+        self.records = records
+        records.create_system_tables()
+
+    def close(self) -> None:
+        self.vectors.close()
+        self.records.close()
+
+    def ping(self) -> dict[str, str]:
+        """Check both backends; raise BackendUnavailable naming the one that failed."""
+        self.vectors.ping()
+        self.records.ping()
+        return {"milvus": self.vectors.capabilities.version, "sql": self.records.engine.name}
+
+
+class Collection:
+    """A named collection of one app: search, add, get, delete, count."""
+
+    def __init__(self, storage: Storage, name: str, physical: str, spec: CollectionSpec) -> None:
+        self.storage = storage
+        self.name = name
+        self.physical = physical
+        self.spec = spec
+        self.table: Table = storage.records.table(physical, spec.fields)
+        self._write_lock = threading.Lock()
+
+    @property
+    def _vectors(self) -> VectorStore:
+        return self.storage.vectors
+
+    @property
+    def _records(self) -> RecordStore:
+        return self.storage.records
+
+    def known_ids(self, ids: Sequence[int]) -> set[int]:
+        """Which ids are already stored in any state (used to skip duplicates before encoding)."""
+        return self._records.existing_ids(self.table, list(ids))
+
+    def add(self, entries: Sequence[Entry]) -> tuple[list[int], list[int]]:
+        """Store entries; return (added ids, duplicate ids). Duplicates are left as they are."""
+        unique: dict[int, Entry] = {}
+        for entry in entries:
+            unique.setdefault(entry.id, entry)
+        with self._write_lock:
+            existing = self.known_ids(list(unique))
+            new = [e for i, e in unique.items() if i not in existing]
+            duplicates = [e.id for e in entries if e.id in existing or unique[e.id] is not e]
+            if not new:
+                return [], duplicates
+            ids = [e.id for e in new]
+            rows = [{"id": e.id, **e.record} for e in new]
+            try:
+                self._records.insert_pending(self.table, rows)
+            except IntegrityError:
+                # Another writer stored some of these ids since we looked; treat them as
+                # duplicates rather than failing the batch.
+                return self._add_one_by_one(new, duplicates)
+            self._write_vectors(new)
+            return ids, duplicates
+
+    def _add_one_by_one(
+        self, entries: list[Entry], duplicates: list[int]
+    ) -> tuple[list[int], list[int]]:
+        added = []
+        for entry in entries:
+            try:
+                self._records.insert_pending(self.table, [{"id": entry.id, **entry.record}])
+            except IntegrityError:
+                duplicates.append(entry.id)
+                continue
+            self._write_vectors([entry])
+            added.append(entry.id)
+        return added, duplicates
+
+    def _write_vectors(self, entries: Sequence[Entry]) -> None:
+        ids = [e.id for e in entries]
+        filters = self.spec.index.filter_fields
+        rows = [
+            {
+                "id": e.id,
+                "vector": _vector_value(e.vector, self.spec.index.kind),
+                **{f: e.record[f] for f in filters},
+            }
+            for e in entries
+        ]
+        try:
+            self._vectors.insert(self.physical, rows)
+            self._records.set_state(self.table, ids, READY)
+        except Exception:
+            log.exception("storing %d vectors in %s failed; rolling back", len(ids), self.physical)
+            self._vectors.delete(self.physical, ids)
+            self._records.delete_rows(self.table, ids)
+            raise
+
+    def search(
+        self,
+        vectors: np.ndarray | Sequence[Any],
+        top_k: int,
+        where: Mapping[str, str | int] | None = None,
+    ) -> list[list[Match]]:
+        """Top-k matches per query vector, ranked by Milvus, records fetched in one query."""
+        hits = self._vectors.search(self.physical, self.spec.index, vectors, top_k, where)
+        wanted = list({hit.id for row in hits for hit in row})
+        records = self._records.fetch(self.table, wanted)
+        return [
+            [Match(h.id, h.score, records[h.id]) for h in row if h.id in records] for row in hits
+        ]
+
+    def get(self, item_id: int) -> dict[str, Any]:
+        record = self._records.fetch(self.table, [item_id]).get(item_id)
+        if record is None:
+            raise NotFound(f"no item {item_id} in collection {self.name!r}")
+        return record
+
+    def vector(self, item_id: int) -> Any:
+        self.get(item_id)
+        found = self._vectors.vectors(self.physical, [item_id])
+        if item_id not in found:
+            raise NotFound(f"no vector for item {item_id} in collection {self.name!r}")
+        return found[item_id]
+
+    def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        return self._records.page(self.table, offset, limit)
+
+    def count(self) -> int:
+        return self._records.count(self.table)
+
+    def delete(self, ids: Sequence[int]) -> list[int]:
+        """Delete the given ids; return those that existed."""
+        with self._write_lock:
+            present = sorted(self.known_ids(list(ids)))
+            if present:
+                self._records.set_state(self.table, present, DELETING)
+                self._vectors.delete(self.physical, present)
+                self._records.delete_rows(self.table, present)
+            return present
+
+    def recover(self) -> int:
+        """Remove from both stores every id an interrupted add or delete left behind."""
+        with self._write_lock:
+            stale = self._records.ids_in_state(self.table, PENDING) + self._records.ids_in_state(
+                self.table, DELETING
+            )
+            if stale:
+                self._vectors.delete(self.physical, stale)
+                self._records.delete_rows(self.table, stale)
+                log.warning("recovered %s: removed %d interrupted items", self.physical, len(stale))
+            return len(stale)
+
+
+class Collections:
+    """The collections of one app (its namespace), all sharing one spec."""
+
+    def __init__(self, storage: Storage, namespace: str, spec: CollectionSpec) -> None:
+        self.storage = storage
+        self.namespace = check_name(namespace, what="namespace")
+        self.spec = spec
+        self._open: dict[str, Collection] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        query = (
+            select(collections_table.c.name)
+            .where(
+                collections_table.c.namespace == self.namespace,
+                collections_table.c.state == "ready",
+            )
+            .order_by(collections_table.c.name)
+        )
+        with self.storage.records.engine.connect() as connection:
+            return list(connection.scalars(query))
+
+    def exists(self, name: str) -> bool:
+        return check_name(name) in self.names()
+
+    def get(self, name: str) -> Collection:
+        if not self.exists(name):
+            raise NotFound(f"no collection {name!r}")
+        return self._collection(name)
+
+    def _collection(self, name: str) -> Collection:
+        with self._lock:
+            if name not in self._open:
+                physical = physical_name(self.namespace, name)
+                self._open[name] = Collection(self.storage, name, physical, self.spec)
+            return self._open[name]
+
+    def create(self, name: str) -> Collection:
+        """Create a collection in both stores; 409 if it exists."""
+        physical = physical_name(self.namespace, name)
+        with self._lock:
+            if name in self.names():
+                raise Conflict(f"collection {name!r} already exists")
+            row = {
+                "physical": physical,
+                "namespace": self.namespace,
+                "name": name,
+                "state": "creating",
+                "created_at": utcnow(),
+            }
+            with self.storage.records.engine.begin() as connection:
+                connection.execute(
+                    delete(collections_table).where(collections_table.c.physical == physical)
+                )
+                connection.execute(insert(collections_table).values(row))
+            table = self.storage.records.table(physical, self.spec.fields)
+            try:
+                if self.storage.vectors.exists(physical):
+                    self.storage.vectors.drop(physical)
+                self.storage.vectors.create(physical, self.spec.index)
+                self.storage.records.drop_table(table)
+                self.storage.records.create_table(
+                    self.storage.records.table(physical, self.spec.fields)
+                )
+            except Exception:
+                self._forget(physical)
+                raise
+            self._set_state(physical, "ready")
+        return self._collection(name)
+
+    def get_or_create(self, name: str) -> Collection:
+        try:
+            return self.get(name)
+        except NotFound:
+            try:
+                return self.create(name)
+            except Conflict:
+                return self.get(name)
+
+    def drop(self, name: str) -> None:
+        physical = physical_name(self.namespace, name)
+        with self._lock:
+            if name not in self.names():
+                raise NotFound(f"no collection {name!r}")
+            self._set_state(physical, "dropping")
+            self._finish_drop(physical)
+            self._open.pop(name, None)
+
+    def _finish_drop(self, physical: str) -> None:
+        if self.storage.vectors.exists(physical):
+            self.storage.vectors.drop(physical)
+        self.storage.records.drop_table(self.storage.records.table(physical, self.spec.fields))
+        self._forget(physical)
+
+    def _forget(self, physical: str) -> None:
+        with self.storage.records.engine.begin() as connection:
+            connection.execute(
+                delete(collections_table).where(collections_table.c.physical == physical)
+            )
+
+    def _set_state(self, physical: str, state: str) -> None:
+        with self.storage.records.engine.begin() as connection:
+            connection.execute(
+                update(collections_table)
+                .where(collections_table.c.physical == physical)
+                .values(state=state)
+            )
+
+    def recover(self) -> None:
+        """Finish what a killed process left half done: drops, creates, adds and deletes."""
+        query = select(
+            collections_table.c.physical, collections_table.c.name, collections_table.c.state
+        ).where(collections_table.c.namespace == self.namespace)
+        with self.storage.records.engine.connect() as connection:
+            rows = list(connection.execute(query))
+        for physical, name, state in rows:
+            if state != "ready":
+                log.warning("finishing interrupted %s of %s", state, physical)
+                self._finish_drop(physical)
+                continue
+            if not self.storage.vectors.exists(physical):
+                raise BackendUnavailable(
+                    f"collection {physical!r} is registered in SQL but missing in Milvus "
+                    f"({self.storage.vectors.uri}); is SEARCH_MILVUS_URI pointing at the right "
+                    "Milvus?"
+                )
+            self.storage.vectors.load(physical)
+            self._collection(name).recover()
+
+
+def _vector_value(vector: Any, kind: str) -> Any:
+    if kind == "binary":
+        return bytes(vector)
+    return np.asarray(vector, dtype=np.float32).tolist()

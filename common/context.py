@@ -1,0 +1,55 @@
+"""What a running app holds, created in its lifespan and injected into routes."""
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+
+from common.collection import Collection, Collections, Storage
+from common.encoder import Encoder
+from common.jobs import JobRunner, JobStore
+from common.names import MAX_NAME_LENGTH, NAME_PATTERN
+from common.settings import Settings
+from common.solution import Solution
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    solution: Solution[Any]
+    storage: Storage
+    collections: Collections
+    encoder: Encoder
+    jobs: JobStore
+    runner: JobRunner
+
+
+def get_context(request: Request) -> AppContext:
+    return request.app.state.context
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+
+CollectionName = Annotated[
+    str,
+    Path(
+        pattern=NAME_PATTERN,
+        max_length=MAX_NAME_LENGTH,
+        description="Lower-case letters, digits and single underscores, starting with a letter.",
+        examples=["faq"],
+    ),
+]
+
+
+def get_collection(name: CollectionName, context: Context) -> Collection:
+    return context.collections.get(name)
+
+
+ExistingCollection = Annotated[Collection, Depends(get_collection)]
+
+
+def get_encoder(context: Context) -> Encoder:
+    return context.encoder
+
+
+AppEncoder = Annotated[Encoder, Depends(get_encoder)]

@@ -1,0 +1,61 @@
+"""One error type family and one JSON shape for every failure an API reports."""
+
+from typing import Any
+
+
+class AppError(Exception):
+    """An error with an HTTP status and a stable machine-readable code."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class InvalidInput(AppError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class BackendUnavailable(AppError):
+    status_code = 503
+    code = "backend_unavailable"
+
+
+class UnsupportedFeature(AppError):
+    """The connected Milvus cannot do what a collection asks for (e.g. binary vectors on Lite)."""
+
+    status_code = 422
+    code = "unsupported_feature"
+
+
+class MissingModel(RuntimeError):
+    """A model's package is not installed; raised at startup, never during a request."""

@@ -1,0 +1,110 @@
+"""The load pipeline every app's jobs run: parse -> dedupe -> encode -> store, in batches.
+
+Encoding batch *n+1* overlaps with storing batch *n* (a second thread), so the encoder,
+which dominates the cost, is rarely idle. Items whose content key is already stored are
+skipped before encoding, which makes re-running a load cheap as well as harmless.
+"""
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from common.collection import Collection, Entry, content_id
+from common.jobs import JobContext
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Parsed(Generic[T]):
+    """One item read from a source: a value, or the reason it could not be read."""
+
+    item: str
+    value: T | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemCodec(Generic[T]):
+    """How an app turns its items into stored entries."""
+
+    key: Callable[[T], str | bytes]
+    record: Callable[[T], Mapping[str, Any]]
+    encode: Callable[[Sequence[T]], Sequence[Any]]
+
+
+def batched(items: Iterable[Parsed[T]], size: int) -> Iterator[list[Parsed[T]]]:
+    batch: list[Parsed[T]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run_load(
+    context: JobContext,
+    collection: Collection,
+    items: Iterable[Parsed[T]],
+    codec: ItemCodec[T],
+    batch_size: int,
+) -> None:
+    """Load parsed items into a collection, reporting progress and item errors to the job."""
+    seen: set[int] = set()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as storer:
+        pending: Future[None] | None = None
+        iterator = iter(items)
+        while True:
+            context.check_cancelled()
+            with context.timed("parse"):
+                batch = next(batched(iterator, batch_size), None)
+            if batch is None:
+                break
+            entries = _encode_new(context, collection, batch, codec, seen)
+            if pending is not None:
+                pending.result()
+            pending = storer.submit(_store, context, collection, entries) if entries else None
+        if pending is not None:
+            pending.result()
+
+
+def _encode_new(
+    context: JobContext,
+    collection: Collection,
+    batch: list[Parsed[T]],
+    codec: ItemCodec[T],
+    seen: set[int],
+) -> list[Entry]:
+    fresh: list[tuple[int, T]] = []
+    duplicates = 0
+    for parsed in batch:
+        if parsed.error is not None or parsed.value is None:
+            context.error(parsed.item, parsed.error or "empty item")
+            continue
+        item_id = content_id(codec.key(parsed.value))
+        if item_id in seen:
+            duplicates += 1
+            continue
+        seen.add(item_id)
+        fresh.append((item_id, parsed.value))
+    known = collection.known_ids([item_id for item_id, _ in fresh])
+    duplicates += len(known)
+    fresh = [(item_id, value) for item_id, value in fresh if item_id not in known]
+    context.count(duplicates=duplicates)
+    if not fresh:
+        return []
+    with context.timed("encode"):
+        vectors = codec.encode([value for _, value in fresh])
+    return [
+        Entry(item_id, vector, codec.record(value))
+        for (item_id, value), vector in zip(fresh, vectors, strict=True)
+    ]
+
+
+def _store(context: JobContext, collection: Collection, entries: list[Entry]) -> None:
+    with context.timed("store"):
+        added, duplicates = collection.add(entries)
+    context.count(added=len(added), duplicates=len(duplicates))

@@ -1,0 +1,160 @@
+"""CSV and JSON Lines readers that validate each row with an app's pydantic model.
+
+File-level problems (empty file, header not UTF-8, required columns missing) raise
+``InvalidInput`` from ``check`` so the request fails with 422 before a job exists.
+Row-level problems (bytes that are not UTF-8, empty or missing fields, bad JSON) become
+item errors of the job, naming the line, and the row is skipped.
+"""
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from common.errors import InvalidInput
+from common.loading import Parsed
+
+T = TypeVar("T", bound=BaseModel)
+
+BOM = b"\xef\xbb\xbf"
+HEAD_BYTES = 64 * 1024
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def describe(error: ValidationError) -> str:
+    """``answer: String should have at least 1 character`` — one line per problem."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}" for e in error.errors()
+    )
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as file:
+        head = file.read(HEAD_BYTES)
+    if not head.strip():
+        raise InvalidInput("the file is empty")
+    if b"\x00" in head:
+        raise InvalidInput("the file is not UTF-8 text (it contains NUL bytes; UTF-16?)")
+    return head.removeprefix(BOM)
+
+
+def _first_line(head: bytes) -> str:
+    line = head.split(b"\n", 1)[0]
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidInput(f"the file is not UTF-8 text: {error}") from error
+
+
+def _read_text(path: Path) -> str:
+    """The whole file as text; invalid bytes survive as surrogates so rows can report them."""
+    return path.read_bytes().removeprefix(BOM).decode("utf-8", errors="surrogateescape")
+
+
+def _validate(model: type[T], item: str, data: Any) -> Parsed[T]:
+    try:
+        return Parsed(item, value=model.model_validate(data))
+    except ValidationError as error:
+        return Parsed(item, error=describe(error))
+
+
+class CsvParser(Generic[T]):
+    """A CSV with a header row; the columns an app requires must be present."""
+
+    suffixes = (".csv",)
+    media_types = ("text/csv",)
+
+    def __init__(self, model: type[T], required: tuple[str, ...]) -> None:
+        self.model = model
+        self.required = required
+
+    def _columns(self, header: str) -> list[str]:
+        return [c.strip().lower() for c in next(csv.reader([header]), [])]
+
+    def check(self, path: Path) -> None:
+        columns = self._columns(_first_line(_head(path)))
+        missing = [c for c in self.required if c not in columns]
+        if missing:
+            raise InvalidInput(
+                f"the CSV header has no column {', '.join(map(repr, missing))} (found: "
+                f"{', '.join(map(repr, columns)) or 'nothing'}); required: "
+                f"{', '.join(self.required)}"
+            )
+
+    def parse(self, path: Path) -> Iterator[Parsed[T]]:
+        reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+        try:
+            columns = [c.strip().lower() for c in next(reader)]
+        except StopIteration:
+            return
+        line = reader.line_num
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                yield Parsed(
+                    f"line {line + 1}", error=f"{error}; the rest of the file was not read"
+                )
+                return
+            item, line = f"line {line + 1}", reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue  # blank lines are not items
+            bad = next((c for c, v in zip(columns, row, strict=False) if _NOT_UTF8.search(v)), None)
+            if bad is not None:
+                yield Parsed(item, error=f"{bad}: the text is not valid UTF-8")
+                continue
+            if len(row) > len(columns):
+                yield Parsed(item, error=f"{len(row)} fields but the header has {len(columns)}")
+                continue
+            yield _validate(self.model, item, dict(zip(columns, row, strict=False)))
+
+
+class JsonLinesParser(Generic[T]):
+    """One JSON object per line."""
+
+    suffixes = (".jsonl", ".ndjson")
+    media_types = ("application/x-ndjson", "application/jsonl")
+
+    def __init__(self, model: type[T]) -> None:
+        self.model = model
+
+    def check(self, path: Path) -> None:
+        head = _head(path)
+        first = next(line for line in head.split(b"\n") if line.strip())
+        try:
+            value = json.loads(first.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise InvalidInput(f"the file is not UTF-8 text: {error}") from error
+        except json.JSONDecodeError:
+            if len(first) < HEAD_BYTES - 1:  # a complete first line that is not JSON
+                raise InvalidInput(
+                    "the first line is not JSON; expected one object per line"
+                ) from None
+            return
+        if not isinstance(value, dict):
+            raise InvalidInput("expected one JSON object per line")
+
+    def parse(self, path: Path) -> Iterator[Parsed[T]]:
+        for number, line in enumerate(_read_text(path).splitlines(), start=1):
+            if not line.strip():
+                continue
+            item = f"line {number}"
+            if _NOT_UTF8.search(line):
+                yield Parsed(item, error="the text is not valid UTF-8")
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as error:
+                yield Parsed(item, error=f"not JSON: {error.msg}")
+                continue
+            if not isinstance(data, dict):
+                yield Parsed(item, error="not a JSON object")
+                continue
+            yield _validate(self.model, item, data)

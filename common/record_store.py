@@ -1,0 +1,204 @@
+"""Records in MySQL (SQLite by default) through SQLAlchemy Core.
+
+Every statement is built by SQLAlchemy with bound parameters; identifiers only ever come
+from ``common.names`` checks. Each collection's table has the app's typed columns plus:
+
+* ``id`` — the 63-bit id the layer issued, also the Milvus primary key;
+* ``item_state`` — ``pending`` while its vector is being written, ``ready`` once it is
+  searchable, ``deleting`` while it is being removed. Recovery uses it after a crash.
+"""
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.types import TypeEngine
+
+from common import tables
+from common.errors import BackendUnavailable
+from common.names import check_name
+
+log = logging.getLogger(__name__)
+
+PENDING, READY, DELETING = "pending", "ready", "deleting"
+RESERVED_COLUMNS = {"id", "item_state", "created_at"}
+# Keep IN (...) lists well below every driver's parameter limit.
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class RecordField:
+    """One typed column an app declares for its records."""
+
+    name: str
+    type: TypeEngine[Any]
+    nullable: bool = False
+
+    def column(self) -> Column[Any]:
+        if self.name in RESERVED_COLUMNS:
+            raise ValueError(f"record field name {self.name!r} is reserved")
+        check_name(self.name, what="field name")
+        return Column(self.name, self.type, nullable=self.nullable)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def chunks(ids: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for SQLite (WAL, usable from worker threads) or MySQL (pre-ping, UTF-8)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    if parsed.get_backend_name() == "mysql" and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return create_engine(parsed, pool_pre_ping=True, pool_recycle=3600)
+
+
+class RecordStore:
+    """Typed per-collection tables plus the layer's own bookkeeping tables."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self._tables: dict[str, Table] = {}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except OperationalError as error:
+            raise BackendUnavailable(f"the SQL database is unavailable: {error.orig}") from error
+
+    def create_system_tables(self) -> None:
+        tables.metadata.create_all(self.engine)
+
+    # --- per-collection tables -------------------------------------------------------
+
+    def table(self, physical: str, fields: Sequence[RecordField]) -> Table:
+        """The SQLAlchemy table of a collection (declared once per process)."""
+        if physical not in self._tables:
+            self._tables[physical] = Table(
+                physical,
+                MetaData(),
+                Column("id", BigInteger, primary_key=True, autoincrement=False),
+                Column("item_state", String(8), nullable=False, index=True),
+                Column("created_at", DateTime, nullable=False),
+                *(f.column() for f in fields),
+                mysql_charset="utf8mb4",
+            )
+        return self._tables[physical]
+
+    def table_exists(self, physical: str) -> bool:
+        return inspect(self.engine).has_table(physical)
+
+    def create_table(self, table: Table) -> None:
+        table.create(self.engine, checkfirst=True)
+
+    def drop_table(self, table: Table) -> None:
+        table.drop(self.engine, checkfirst=True)
+        self._tables.pop(table.name, None)
+
+    def existing_ids(self, table: Table, ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        with self.engine.connect() as connection:
+            for part in chunks(ids):
+                found.update(connection.scalars(select(table.c.id).where(table.c.id.in_(part))))
+        return found
+
+    def insert_pending(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        now = utcnow()
+        with self.engine.begin() as connection:
+            connection.execute(
+                table.insert(), [{**row, "item_state": PENDING, "created_at": now} for row in rows]
+            )
+
+    def set_state(self, table: Table, ids: Sequence[int], state: str) -> None:
+        with self.engine.begin() as connection:
+            for part in chunks(ids):
+                connection.execute(
+                    update(table).where(table.c.id.in_(part)).values(item_state=state)
+                )
+
+    def ids_in_state(self, table: Table, state: str) -> list[int]:
+        with self.engine.connect() as connection:
+            return list(connection.scalars(select(table.c.id).where(table.c.item_state == state)))
+
+    def fetch(self, table: Table, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Ready records by id, as dicts without the bookkeeping columns."""
+        records: dict[int, dict[str, Any]] = {}
+        with self.engine.connect() as connection:
+            for part in chunks(ids):
+                query = select(table).where(table.c.id.in_(part), table.c.item_state == READY)
+                for row in connection.execute(query).mappings():
+                    record = {k: v for k, v in row.items() if k not in {"item_state"}}
+                    records[int(row["id"])] = record
+        return records
+
+    def page(self, table: Table, offset: int, limit: int) -> list[dict[str, Any]]:
+        query = (
+            select(table)
+            .where(table.c.item_state == READY)
+            .order_by(table.c.created_at, table.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [
+                {k: v for k, v in row.items() if k != "item_state"}
+                for row in connection.execute(query).mappings()
+            ]
+
+    def count(self, table: Table) -> int:
+        query = select(func.count()).select_from(table).where(table.c.item_state == READY)
+        with self.engine.connect() as connection:
+            return int(connection.scalar(query) or 0)
+
+    def all_ids(self, table: Table) -> set[int]:
+        with self.engine.connect() as connection:
+            return set(connection.scalars(select(table.c.id)))
+
+    def delete_rows(self, table: Table, ids: Sequence[int]) -> None:
+        with self.engine.begin() as connection:
+            for part in chunks(ids):
+                connection.execute(delete(table).where(table.c.id.in_(part)))

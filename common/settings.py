@@ -1,0 +1,48 @@
+"""All configuration, read once from environment variables prefixed ``SEARCH_``."""
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_commas(value: object) -> object:
+    """Accept ``a,b`` in the environment as well as a real list."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Settings shared by every app. Each field is the env var ``SEARCH_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SEARCH_", env_file=".env", extra="ignore")
+
+    milvus_uri: str = Field(
+        "./data/milvus.db",
+        description="A Milvus Lite file (*.db) or a server address such as http://milvus:19530.",
+    )
+    milvus_token: SecretStr | None = Field(None, description="Milvus token, `user:password`.")
+    sql_url: str = Field(
+        "sqlite:///./data/records.db",
+        description="SQLAlchemy URL: SQLite by default, or mysql+mysqlconnector://user:pw@host/db.",
+    )
+    data_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [Path("./data/imports")],
+        description="Folders a server-side load may read from (comma separated).",
+    )
+    upload_dir: Path = Field(Path("./data/uploads"), description="Where uploads are stored.")
+    max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0, description="Largest request body.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS; none by default."
+    )
+    host: str = Field("127.0.0.1", description="Bind address of the HTTP server.")
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    load_sample_data: bool = Field(
+        True, description="Load an app's sample data when its default collection does not exist."
+    )
+    job_batch_size: int = Field(64, ge=1, le=4096, description="Items per encode/insert batch.")
+
+    _split = field_validator("data_roots", "cors_origins", mode="before")(_split_commas)

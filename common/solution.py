@@ -1,0 +1,55 @@
+"""What an app declares to plug its domain into the shared layer."""
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from common.collection import CollectionSpec
+from common.encoder import Encoder
+from common.loading import ItemCodec, Parsed
+from common.settings import Settings
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Parser(Protocol[T]):  # type: ignore[misc]
+    """Reads one file format into items of an app."""
+
+    suffixes: tuple[str, ...]
+    media_types: tuple[str, ...]
+
+    def check(self, path: Path) -> None:
+        """Raise InvalidInput now for problems with the whole file (nothing gets loaded)."""
+
+    def parse(self, path: Path) -> Iterator[Parsed[T]]:
+        """Yield every item, or the reason it could not be read; never raise for one item."""
+        ...
+
+
+@dataclass(frozen=True)
+class Solution(Generic[T]):
+    """One app: its identity, encoder, items, storage spec, parsers and extra routes."""
+
+    namespace: str
+    title: str
+    description: str
+    item_model: type[T]
+    spec: CollectionSpec
+    load_encoder: Callable[[Settings], Encoder]
+    codec: Callable[[Encoder], ItemCodec[T]]
+    parsers: Sequence[Parser[T]]
+    default_collection: str
+    routers: Sequence[APIRouter] = ()
+    sample_file: Path | None = None
+    openapi_tags: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+
+    def parser_for(self, suffix: str) -> Parser[T] | None:
+        return next((p for p in self.parsers if suffix.lower() in p.suffixes), None)
+
+    @property
+    def suffixes(self) -> list[str]:
+        return [s for p in self.parsers for s in p.suffixes]

@@ -1,0 +1,50 @@
+"""The layer's own bookkeeping tables, shared by every app in the record database."""
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+collections_table = Table(
+    "search_collections",
+    metadata,
+    Column("physical", String(100), primary_key=True),
+    Column("namespace", String(40), nullable=False, index=True),
+    Column("name", String(40), nullable=False),
+    # "ready", or "dropping" between the Milvus drop and the SQL drop.
+    Column("state", String(10), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    mysql_charset="utf8mb4",
+)
+
+jobs_table = Table(
+    "search_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("namespace", String(40), nullable=False, index=True),
+    Column("collection", String(40), nullable=False),
+    Column("source", String(300), nullable=False),
+    Column("status", String(12), nullable=False, index=True),
+    Column("total", Integer, nullable=True),
+    Column("done", Integer, nullable=False, default=0),
+    Column("added", Integer, nullable=False, default=0),
+    Column("duplicates", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    Column("timings", JSON, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("started_at", DateTime, nullable=True),
+    Column("finished_at", DateTime, nullable=True),
+    mysql_charset="utf8mb4",
+)
+
+job_errors_table = Table(
+    "search_job_errors",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("job_id", String(32), nullable=False, index=True),
+    Column("item", String(300), nullable=False),
+    Column("reason", Text, nullable=False),
+    mysql_charset="utf8mb4",
+)

@@ -1,0 +1,252 @@
+"""Vectors in Milvus, through pymilvus's MilvusClient, the same code for Milvus Lite and a server.
+
+The store knows the two ways Milvus Lite differs from a server and refuses, with a clear
+message, what Lite cannot do instead of silently doing something weaker:
+
+* Lite has no BINARY_VECTOR field;
+* Lite drops index build parameters given through ``MilvusClient.create_index``, so indexes
+  are built through the ORM ``Collection.create_index`` (which keeps them on both) and read
+  back to check that the connected Milvus kept them.
+"""
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pymilvus import Collection, DataType, MilvusClient, MilvusException, connections
+
+from common.errors import BackendUnavailable, UnsupportedFeature
+
+log = logging.getLogger(__name__)
+
+VectorKind = Literal["float", "binary"]
+ScalarKind = Literal["varchar", "int64"]
+
+# Searches read their own writes from this process without paying for Strong consistency
+# (which adds ~200 ms per search on a server); counts and gets that must see every write
+# ask for Strong explicitly.
+SEARCH_CONSISTENCY = "Session"
+
+
+@dataclass(frozen=True)
+class VectorIndex:
+    """How one collection's vectors are stored, indexed and compared."""
+
+    dim: int
+    kind: VectorKind = "float"
+    metric: str = "COSINE"
+    index_type: str = "HNSW"
+    build_params: Mapping[str, Any] = field(
+        default_factory=lambda: {"M": 16, "efConstruction": 200}
+    )
+    search_params: Mapping[str, Any] = field(default_factory=lambda: {"ef": 64})
+    # Record fields mirrored into Milvus so that searches can filter on them.
+    filter_fields: Mapping[str, ScalarKind] = field(default_factory=dict)
+
+    def similarity(self, distance: float) -> float:
+        """Turn what Milvus returns into a score where higher is more similar."""
+        if self.metric in {"COSINE", "IP"}:
+            return distance
+        if self.metric == "JACCARD":
+            return 1.0 - distance
+        return -distance  # L2 and HAMMING: smaller distance, higher score
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    is_lite: bool
+    version: str
+
+    @property
+    def binary_vectors(self) -> bool:
+        return not self.is_lite
+
+
+class VectorStore:
+    """A thin, typed wrapper over one MilvusClient connection."""
+
+    def __init__(self, uri: str, token: str | None = None) -> None:
+        if uri.endswith(".db"):
+            Path(uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        self.uri = uri
+        self._alias = f"vector-store-{uuid.uuid4().hex}"
+        try:
+            self.client = MilvusClient(uri=uri, token=token or "")
+            connections.connect(alias=self._alias, uri=uri, token=token or "")
+            version = str(self.client.get_server_version())
+        except MilvusException as error:
+            raise BackendUnavailable(f"cannot connect to Milvus at {uri}: {error}") from error
+        self.capabilities = Capabilities(
+            is_lite=uri.endswith(".db") or version.startswith("milvus_lite"), version=version
+        )
+
+    def close(self) -> None:
+        connections.disconnect(self._alias)
+        self.client.close()
+        if self.uri.endswith(".db"):
+            # Milvus Lite serves each file from a thread of this process until told to stop.
+            from milvus_lite import server_manager_instance
+
+            server_manager_instance.release_server(self.uri)
+
+    def ping(self) -> None:
+        """Raise if Milvus does not answer."""
+        try:
+            self.client.list_collections()
+        except MilvusException as error:
+            raise BackendUnavailable(f"Milvus at {self.uri} is unavailable: {error}") from error
+
+    def exists(self, name: str) -> bool:
+        return bool(self.client.has_collection(name))
+
+    def create(self, name: str, index: VectorIndex) -> None:
+        """Create a collection with an ``id`` primary key we issue, its vector and filter fields."""
+        if index.kind == "binary" and not self.capabilities.binary_vectors:
+            raise UnsupportedFeature(
+                "this Milvus (Milvus Lite) has no BINARY_VECTOR field; connect to a Milvus "
+                "server or use a float-vector collection"
+            )
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        vector_type = DataType.FLOAT_VECTOR if index.kind == "float" else DataType.BINARY_VECTOR
+        schema.add_field("vector", vector_type, dim=index.dim)
+        for field_name, kind in index.filter_fields.items():
+            if kind == "varchar":
+                schema.add_field(field_name, DataType.VARCHAR, max_length=512)
+            else:
+                schema.add_field(field_name, DataType.INT64)
+        self.client.create_collection(name, schema=schema)
+        wanted = {
+            "index_type": index.index_type,
+            "metric_type": index.metric,
+            "params": dict(index.build_params),
+        }
+        Collection(name, using=self._alias).create_index("vector", wanted)
+        self._check_index(name, index)
+        self.client.load_collection(name)
+
+    def _check_index(self, name: str, index: VectorIndex) -> None:
+        built = self.client.describe_index(name, "vector")
+        kept = built.get("params", {}) if isinstance(built.get("params"), dict) else built
+        lost = {k: v for k, v in index.build_params.items() if str(kept.get(k)) != str(v)}
+        if built.get("index_type") != index.index_type or lost:
+            self.client.drop_collection(name)
+            raise UnsupportedFeature(
+                f"Milvus ({self.capabilities.version}) did not keep the requested index "
+                f"{index.index_type} with {dict(index.build_params)}; it built {built}"
+            )
+
+    def load(self, name: str) -> None:
+        """Make a collection searchable (after a server restart it may need loading again)."""
+        self.client.load_collection(name)
+
+    def insert(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.client.insert(name, list(rows))
+
+    def search(
+        self,
+        name: str,
+        index: VectorIndex,
+        vectors: np.ndarray | Sequence[bytes],
+        limit: int,
+        where: Mapping[str, str | int] | None = None,
+    ) -> list[list[Hit]]:
+        results = self.client.search(
+            name,
+            data=_as_search_data(vectors, index.kind),
+            limit=limit,
+            filter=filter_expression(where or {}),
+            output_fields=["id"],
+            search_params={"metric_type": index.metric, "params": dict(index.search_params)},
+            consistency_level=SEARCH_CONSISTENCY,
+        )
+        return [
+            [Hit(int(hit["id"]), index.similarity(float(hit["distance"]))) for hit in hits]
+            for hits in results
+        ]
+
+    def vectors(self, name: str, ids: Sequence[int]) -> dict[int, Any]:
+        rows = self.client.get(
+            name, ids=list(ids), output_fields=["vector"], consistency_level="Strong"
+        )
+        return {int(row["id"]): row["vector"] for row in rows}
+
+    def ids(self, name: str, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` Milvus holds (used by consistency checks)."""
+        if not ids:
+            return set()
+        rows = self.client.query(
+            name,
+            filter=f"id in {[int(i) for i in ids]}",
+            output_fields=["id"],
+            consistency_level="Strong",
+        )
+        return {int(row["id"]) for row in rows}
+
+    def all_ids(self, name: str) -> set[int]:
+        """Every id in a collection; for tests and consistency audits, not for requests.
+
+        Content ids are spread evenly over 63 bits, so the id range is cut into slices
+        small enough for one query each (Milvus caps a query window at 16,384 rows).
+        """
+        slices = max(1, -(-self.count(name) // 4000))
+        step = -(-(1 << 63) // slices)
+        found: set[int] = set()
+        for start in range(0, 1 << 63, step):
+            end = min(start + step, 1 << 63) - 1
+            rows = self.client.query(
+                name,
+                filter=f"id >= {start} and id <= {end}",
+                output_fields=["id"],
+                limit=16_384,
+                consistency_level="Strong",
+            )
+            found.update(int(row["id"]) for row in rows)
+        negative = self.client.query(
+            name, filter="id < 0", output_fields=["id"], limit=16_384, consistency_level="Strong"
+        )
+        return found | {int(row["id"]) for row in negative}
+
+    def count(self, name: str) -> int:
+        """Entities in Milvus, duplicates included (a duplicate primary key counts twice)."""
+        rows = self.client.query(
+            name, filter="", output_fields=["count(*)"], consistency_level="Strong"
+        )
+        return int(rows[0]["count(*)"])
+
+    def delete(self, name: str, ids: Sequence[int]) -> None:
+        if ids:
+            self.client.delete(name, ids=[int(i) for i in ids])
+
+    def drop(self, name: str) -> None:
+        self.client.drop_collection(name)
+
+
+def filter_expression(where: Mapping[str, str | int]) -> str:
+    """Equality filters joined with ``and``; values are encoded, never pasted in."""
+    parts = []
+    for field_name, value in where.items():
+        encoded = str(int(value)) if isinstance(value, int) else _quote(value)
+        parts.append(f"{field_name} == {encoded}")
+    return " and ".join(parts)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _as_search_data(vectors: np.ndarray | Sequence[bytes], kind: VectorKind) -> list[Any]:
+    if kind == "binary":
+        return [bytes(v) for v in vectors]
+    return [np.asarray(v, dtype=np.float32).tolist() for v in vectors]

@@ -1,0 +1,1 @@
+"""QA chatbot: answer a question with the stored answer of the most similar stored question."""

@@ -1,0 +1,8 @@
+"""Run the QA chatbot alone: ``python -m solutions.qa_chatbot``."""
+
+from common.app import serve
+from solutions.qa_chatbot.app import SOLUTION
+from solutions.qa_chatbot.settings import QASettings
+
+if __name__ == "__main__":
+    serve(SOLUTION, QASettings())

@@ -1,0 +1,55 @@
+"""A question/answer pair: its validation, its content key, its record and its vector input."""
+
+from collections.abc import Sequence
+from typing import Annotated
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import Text
+
+from common.encoder import Encoder
+from common.loading import ItemCodec
+from common.record_store import RecordField
+
+MAX_QUESTION = 1000
+MAX_ANSWER = 10_000
+
+Question = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION)
+]
+Answer = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ANSWER)
+]
+
+
+class QAPair(BaseModel):
+    """One stored question with its answer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "question": "What does nprobe control in an IVF index?",
+                    "answer": "How many clusters a search visits: more is slower but finds more.",
+                }
+            ]
+        }
+    )
+
+    question: Question = Field(description=f"1-{MAX_QUESTION} characters.")
+    answer: Answer = Field(description=f"1-{MAX_ANSWER} characters.")
+
+
+RECORD_FIELDS = (RecordField("question", Text()), RecordField("answer", Text()))
+
+
+def question_key(pair: QAPair) -> str:
+    """Pairs are the same item when their questions match ignoring case and spacing."""
+    return " ".join(pair.question.split()).casefold()
+
+
+def qa_codec(encoder: Encoder) -> ItemCodec[QAPair]:
+    def encode(pairs: Sequence[QAPair]) -> np.ndarray:
+        return encoder.encode([pair.question for pair in pairs])
+
+    return ItemCodec(key=question_key, record=lambda pair: pair.model_dump(), encode=encode)

@@ -1,0 +1,69 @@
+"""Run one QA load in this process and die in the middle of it, for the consistency tests.
+
+    python -m tests.crash_load FILE MODE
+
+MODE ``after-milvus`` dies (``os._exit``) on the 3rd batch right after its vectors reached
+Milvus and before SQL marked them ready; ``before-milvus`` dies right before the 3rd batch's
+Milvus insert; ``slow`` just loads in small batches so the test can SIGKILL it at any moment.
+Backends come from the usual ``SEARCH_*`` environment variables.
+"""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from common.api.loads import start_load
+from common.app import start_app
+from common.record_store import READY, RecordStore
+from common.vector_store import VectorStore
+from solutions.qa_chatbot.app import SOLUTION
+from solutions.qa_chatbot.settings import QASettings
+
+KILLED = 137
+FATAL_BATCH = 3
+
+
+def inject(mode: str) -> None:
+    calls = {"n": 0}
+
+    def die_on_fatal_batch() -> None:
+        calls["n"] += 1
+        if calls["n"] == FATAL_BATCH:
+            print("dying now", flush=True)
+            os._exit(KILLED)
+
+    if mode == "after-milvus":
+        set_state = RecordStore.set_state
+
+        def set_state_then_die(self: RecordStore, table: Any, ids: Any, state: str) -> None:
+            if state == READY:
+                die_on_fatal_batch()
+            set_state(self, table, ids, state)
+
+        RecordStore.set_state = set_state_then_die  # type: ignore[method-assign]
+    elif mode == "before-milvus":
+        insert = VectorStore.insert
+
+        def die_then_insert(self: VectorStore, name: str, rows: Any) -> None:
+            die_on_fatal_batch()
+            insert(self, name, rows)
+
+        VectorStore.insert = die_then_insert  # type: ignore[method-assign]
+
+
+async def main(path: Path, mode: str) -> None:
+    inject(mode)
+    settings = QASettings(load_sample_data=False, job_batch_size=16)
+    context = await start_app(SOLUTION, settings)
+    parser = SOLUTION.parser_for(path.suffix)
+    assert parser is not None
+    job = start_load(context, "crash", "crash-test", path, parser, remove_after=False)
+    print(f"job {job.id}", flush=True)
+    await asyncio.to_thread(context.runner.wait, job.id)
+    print("finished without dying", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2]))

@@ -1,0 +1,66 @@
+"""Small helpers the tests share."""
+
+import json
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from common.collection import Collection
+
+
+def wait_for_job(client: TestClient, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["status"] in {"succeeded", "failed", "cancelled"}:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
+
+
+def store_ids(collection: Collection) -> tuple[set[int], set[int], int]:
+    """(ids in Milvus, ids in SQL, Milvus entity count) of one collection."""
+    storage = collection.storage
+    milvus_ids = storage.vectors.all_ids(collection.physical)
+    sql_ids = storage.records.all_ids(collection.table)
+    return milvus_ids, sql_ids, storage.vectors.count(collection.physical)
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert {"code", "message", "details", "request_id"} <= set(body["error"]), body
+    return body["error"]
+
+
+def snapshot(client: TestClient) -> dict[str, Any]:
+    """Everything both stores hold for an app: to prove a rejected request changed nothing."""
+    context = client.app.state.context  # type: ignore[attr-defined]
+    storage = context.storage
+    state: dict[str, Any] = {
+        "milvus_collections": sorted(storage.vectors.client.list_collections()),
+        "collections": context.collections.names(),
+    }
+    for name in state["collections"]:
+        milvus_ids, sql_ids, milvus_count = store_ids(context.collections.get(name))
+        assert milvus_ids == sql_ids and milvus_count == len(sql_ids), name
+        state[name] = sorted(sql_ids)
+    return state
+
+
+def sse_events(client: TestClient, url: str) -> list[tuple[str, dict[str, Any]]]:
+    """Read a Server-Sent Events stream to its end: [(event, data), ...]."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    event = "message"
+    with client.stream("GET", url) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                events.append((event, json.loads(line.split(":", 1)[1])))
+                if event == "end":
+                    break
+    return events

@@ -1,0 +1,216 @@
+"""Bad input: the documented status and error shape, both stores unchanged, still serving."""
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from tests.helpers import error_of, snapshot, wait_for_job
+
+PAIR = {"question": "What is a stored question?", "answer": "One the bot knows."}
+
+
+@pytest.fixture
+def loaded(qa: TestClient) -> Iterator[TestClient]:
+    """An app with one collection holding one pair, so 'unchanged' means something."""
+    assert qa.post("/collections/faq/items", json=PAIR).status_code == 201
+    yield qa
+
+
+def upload(client: TestClient, name: str, content: bytes, collection: str = "faq") -> Response:
+    return client.post(
+        f"/collections/{collection}/loads",
+        files={"file": (name, content, "application/octet-stream")},
+    )
+
+
+CASES: dict[str, tuple[Callable[[TestClient], Response], int, str]] = {
+    "empty question": (
+        lambda c: c.post("/collections/faq/ask", json={"question": ""}),
+        422,
+        "invalid_input",
+    ),
+    "whitespace question": (
+        lambda c: c.post("/collections/faq/ask", json={"question": " \t\n "}),
+        422,
+        "invalid_input",
+    ),
+    "missing question": (lambda c: c.post("/collections/faq/ask", json={}), 422, "invalid_input"),
+    "question too long": (
+        lambda c: c.post("/collections/faq/ask", json={"question": "why " * 300}),
+        422,
+        "invalid_input",
+    ),
+    "top_k 0": (
+        lambda c: c.post("/collections/faq/ask", json={"question": "q?", "top_k": 0}),
+        422,
+        "invalid_input",
+    ),
+    "top_k 10000": (
+        lambda c: c.post("/collections/faq/ask", json={"question": "q?", "top_k": 10_000}),
+        422,
+        "invalid_input",
+    ),
+    "min_score 7": (
+        lambda c: c.post("/collections/faq/ask", json={"question": "q?", "min_score": 7}),
+        422,
+        "invalid_input",
+    ),
+    "not JSON": (
+        lambda c: c.post(
+            "/collections/faq/ask",
+            content=b"{question:",
+            headers={"content-type": "application/json"},
+        ),
+        422,
+        "invalid_input",
+    ),
+    "CSV missing a column": (
+        lambda c: upload(c, "x.csv", b"question,reply\nq?,a\n"),
+        422,
+        "invalid_input",
+    ),
+    "CSV header only, no columns": (
+        lambda c: upload(c, "x.csv", b"\n\nq?,a\n"),
+        422,
+        "invalid_input",
+    ),
+    "UTF-16 file": (
+        lambda c: upload(c, "x.csv", "question,answer\nq?,a\n".encode("utf-16")),
+        422,
+        "invalid_input",
+    ),
+    "Latin-1 header": (
+        lambda c: upload(c, "x.csv", "qu\u00e9stion,answer\n".encode("latin-1")),
+        422,
+        "invalid_input",
+    ),
+    "empty file": (lambda c: upload(c, "x.csv", b""), 422, "invalid_input"),
+    "blank file": (lambda c: upload(c, "x.jsonl", b"\n \n"), 422, "invalid_input"),
+    "JSONL that is not JSON": (
+        lambda c: upload(c, "x.jsonl", b"question,answer\n"),
+        422,
+        "invalid_input",
+    ),
+    "unsupported type": (lambda c: upload(c, "x.pdf", b"%PDF-1.4"), 415, "unsupported_media_type"),
+    "no file name": (lambda c: upload(c, "", b"question,answer\nq?,a\n"), 422, "invalid_input"),
+    "no file part": (
+        lambda c: c.post("/collections/faq/loads", data={"x": "1"}),
+        422,
+        "invalid_input",
+    ),
+    "upload over the limit": (
+        lambda c: upload(c, "x.csv", b"question,answer\n" + b"q?,a\n" * 500_000),
+        413,
+        "payload_too_large",
+    ),
+    "unknown collection: ask": (
+        lambda c: c.post("/collections/nope/ask", json={"question": "q"}),
+        404,
+        "not_found",
+    ),
+    "unknown collection: describe": (lambda c: c.get("/collections/nope"), 404, "not_found"),
+    "unknown collection: items": (lambda c: c.get("/collections/nope/items"), 404, "not_found"),
+    "unknown collection: drop": (lambda c: c.delete("/collections/nope"), 404, "not_found"),
+    "unknown item": (lambda c: c.get("/collections/faq/items/12345"), 404, "not_found"),
+    "item id not a number": (lambda c: c.get("/collections/faq/items/abc"), 422, "invalid_input"),
+    "delete unknown item": (lambda c: c.delete("/collections/faq/items/12345"), 404, "not_found"),
+    "add with empty answer": (
+        lambda c: c.post("/collections/faq/items", json={"question": "q?", "answer": " "}),
+        422,
+        "invalid_input",
+    ),
+    "add existing pair": (lambda c: c.post("/collections/faq/items", json=PAIR), 409, "conflict"),
+    "create existing collection": (
+        lambda c: c.post("/collections", json={"name": "faq"}),
+        409,
+        "conflict",
+    ),
+    "injection in name": (
+        lambda c: c.post("/collections", json={"name": "x; DROP TABLE y"}),
+        422,
+        "invalid_input",
+    ),
+    "path outside roots": (
+        lambda c: c.post("/collections/faq/loads/path", json={"path": "/etc/passwd"}),
+        403,
+        "forbidden",
+    ),
+    "path with ..": (
+        lambda c: c.post("/collections/faq/loads/path", json={"path": "../../etc/passwd"}),
+        403,
+        "forbidden",
+    ),
+    "path missing": (
+        lambda c: c.post("/collections/faq/loads/path", json={"path": "nope.csv"}),
+        404,
+        "not_found",
+    ),
+    "path empty": (
+        lambda c: c.post("/collections/faq/loads/path", json={"path": " "}),
+        422,
+        "invalid_input",
+    ),
+    "unknown route": (lambda c: c.get("/nope"), 404, "not_found"),
+    "wrong method": (lambda c: c.put("/collections/faq"), 405, "method_not_allowed"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input(loaded: TestClient, case: str) -> None:
+    before = snapshot(loaded)
+    call, status, code = CASES[case]
+    response = call(loaded)
+    assert response.status_code == status, response.text
+    error = error_of(response)
+    assert error["code"] == code and error["message"]
+    assert response.headers["x-request-id"] == error["request_id"]
+    assert snapshot(loaded) == before
+    assert loaded.get("/health/live").status_code == 200
+    uploads = loaded.app.state.context.settings.upload_dir  # type: ignore[attr-defined]
+    assert not uploads.exists() or os.listdir(uploads) == []  # rejected uploads are removed
+
+
+def test_symlink_out_of_a_data_root_is_refused(
+    loaded: TestClient, data_root: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "secret.csv"
+    outside.write_text("question,answer\nsecret?,yes\n")
+    (data_root / "link.csv").symlink_to(outside)
+    (data_root / "sub").mkdir()
+    (data_root / "sub" / "up").symlink_to(tmp_path)
+    before = snapshot(loaded)
+    for path in ["link.csv", "sub/up/secret.csv", str(data_root / "link.csv")]:
+        response = loaded.post("/collections/faq/loads/path", json={"path": path})
+        assert response.status_code == 403, (path, response.text)
+        assert error_of(response)["code"] == "forbidden"
+    assert snapshot(loaded) == before
+
+
+def test_body_over_the_limit_without_content_length(loaded: TestClient) -> None:
+    before = snapshot(loaded)
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"question": "'
+        for _ in range(300):
+            yield b"x" * 10_000
+        yield b'"}'
+
+    response = loaded.post(
+        "/collections/faq/ask", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413, response.text
+    assert error_of(response)["code"] == "payload_too_large"
+    assert snapshot(loaded) == before
+
+
+def test_a_good_load_after_bad_ones_still_works(loaded: TestClient) -> None:
+    for call, _, _ in CASES.values():
+        call(loaded)
+    response = upload(loaded, "ok.csv", b"question,answer\nIs the server still up?,Yes.\n")
+    assert response.status_code == 202
+    assert wait_for_job(loaded, response.json()["id"])["added"] == 1
+    assert loaded.get("/collections/faq").json()["count"] == 2

@@ -1,0 +1,234 @@
+"""The shared storage layer against both backend pairs: ids, ordering, dedupe, recovery."""
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from sqlalchemy import String
+
+from common.collection import Collections, CollectionSpec, Entry, Storage, content_id
+from common.errors import Conflict, InvalidInput, NotFound, UnsupportedFeature
+from common.names import check_name, physical_name
+from common.record_store import PENDING, RecordField, RecordStore
+from common.vector_store import VectorIndex, VectorStore
+from tests.conftest import Backend
+from tests.helpers import store_ids
+
+DIM = 16
+SPEC = CollectionSpec(
+    index=VectorIndex(
+        dim=DIM,
+        metric="COSINE",
+        index_type="HNSW",
+        build_params={"M": 8, "efConstruction": 64},
+        search_params={"ef": 32},
+        filter_fields={"label": "varchar"},
+    ),
+    fields=(RecordField("title", String(200)), RecordField("label", String(50))),
+)
+
+
+@pytest.fixture
+def storage(backend: Backend) -> Iterator[Storage]:
+    store = Storage(VectorStore(backend.milvus_uri), RecordStore(backend.sql_url))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def collections(storage: Storage) -> Collections:
+    return Collections(storage, "test", SPEC)
+
+
+def unit_vectors(count: int, seed: int = 0) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(count, DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def entries(count: int, seed: int = 0, label: str = "a") -> list[Entry]:
+    return [
+        Entry(content_id(f"{seed}-{i}"), vector, {"title": f"item {seed}-{i}", "label": label})
+        for i, vector in enumerate(unit_vectors(count, seed))
+    ]
+
+
+def test_add_search_get_count_delete_drop(collections: Collections) -> None:
+    collection = collections.create("things")
+    items = entries(50)
+    added, duplicates = collection.add(items)
+    assert sorted(added) == sorted(e.id for e in items) and duplicates == []
+    assert collection.count() == 50
+
+    query = items[7].vector + 0.05 * unit_vectors(1, seed=9)[0]
+    matches = collection.search(query[None, :], top_k=5)[0]
+    assert matches[0].id == items[7].id
+    assert matches[0].record["title"] == "item 0-7"
+    assert [m.score for m in matches] == sorted((m.score for m in matches), reverse=True)
+    # The ranking is Milvus's; it must equal exact cosine ranking on this small set.
+    exact = np.argsort(-(np.stack([e.vector for e in items]) @ query))[:5]
+    assert [m.id for m in matches] == [items[i].id for i in exact]
+
+    assert collection.get(items[3].id)["title"] == "item 0-3"
+    assert collection.delete([items[3].id, 12345]) == [items[3].id]
+    with pytest.raises(NotFound):
+        collection.get(items[3].id)
+    assert collection.count() == 49
+    assert items[3].id not in {m.id for m in collection.search(items[3].vector[None, :], 5)[0]}
+
+    milvus_ids, sql_ids, milvus_count = store_ids(collection)
+    assert milvus_ids == sql_ids and milvus_count == 49
+
+    collections.drop("things")
+    assert collections.names() == []
+    assert not collections.storage.vectors.exists(collection.physical)
+    assert not collections.storage.records.table_exists(collection.physical)
+    with pytest.raises(NotFound):
+        collections.get("things")
+
+
+def test_same_items_twice_are_stored_once(collections: Collections) -> None:
+    collection = collections.create("dedupe")
+    items = entries(20)
+    collection.add(items)
+    added, duplicates = collection.add(items + items[:5])
+    assert added == [] and len(duplicates) == 25
+    milvus_ids, sql_ids, milvus_count = store_ids(collection)
+    assert milvus_ids == sql_ids == {e.id for e in items} and milvus_count == 20
+
+
+def test_create_twice_conflicts_and_names_are_checked(collections: Collections) -> None:
+    collections.create("one")
+    with pytest.raises(Conflict):
+        collections.create("one")
+    for bad in ["x; DROP TABLE y", "../etc", "Upper", "a__b", "_a", "a_", "", "a" * 41, "é"]:
+        with pytest.raises(InvalidInput):
+            collections.create(bad)
+    assert collections.names() == ["one"]
+
+
+def test_name_rules() -> None:
+    assert physical_name("qa", "faq_2") == "qa__faq_2"
+    assert check_name("a1_b2") == "a1_b2"
+    with pytest.raises(InvalidInput):
+        check_name("robert'); DROP TABLE students;--")
+
+
+def test_filter_values_cannot_inject(collections: Collections) -> None:
+    collection = collections.create("filtered")
+    collection.add(entries(10, seed=1, label="cats") + entries(10, seed=2, label="dogs"))
+    query = unit_vectors(1, seed=5)
+    cats = collection.search(query, top_k=20, where={"label": "cats"})[0]
+    assert len(cats) == 10 and {m.record["label"] for m in cats} == {"cats"}
+    sneaky = 'cats" or label != "'
+    assert collection.search(query, top_k=20, where={"label": sneaky})[0] == []
+
+
+def test_record_values_are_stored_verbatim(collections: Collections) -> None:
+    collection = collections.create("verbatim")
+    title = 'Robert\'); DROP TABLE test__verbatim;-- "quoted" \\ 雪'
+    item = Entry(content_id(title), unit_vectors(1)[0], {"title": title, "label": "x"})
+    collection.add([item])
+    assert collection.get(item.id)["title"] == title
+    assert collection.count() == 1
+
+
+def test_failed_vector_write_leaves_no_trace(collections: Collections) -> None:
+    collection = collections.create("rollback")
+    collection.add(entries(5))
+    bad = [
+        Entry(
+            content_id("wrong-dim"),
+            np.ones(DIM + 3, dtype=np.float32),
+            {"title": "bad", "label": "a"},
+        )
+    ]
+    with pytest.raises(Exception):  # noqa: B017 - whatever Milvus raises for a wrong dimension
+        collection.add(bad)
+    milvus_ids, sql_ids, milvus_count = store_ids(collection)
+    assert milvus_ids == sql_ids and len(sql_ids) == 5 and milvus_count == 5
+
+
+def test_search_never_returns_ids_without_a_ready_record(collections: Collections) -> None:
+    collection = collections.create("orphans")
+    items = entries(5)
+    collection.add(items)
+    orphan = unit_vectors(1, seed=3)[0]
+    collections.storage.vectors.insert(
+        collection.physical, [{"id": 42, "vector": orphan.tolist(), "label": "a"}]
+    )
+    matches = collection.search(orphan[None, :], top_k=6)[0]
+    assert 42 not in {m.id for m in matches} and len(matches) == 5
+
+
+def test_recovery_removes_interrupted_writes(storage: Storage, collections: Collections) -> None:
+    collection = collections.create("recover")
+    kept = entries(10, seed=1)
+    collection.add(kept)
+    # What a process killed between the two writes leaves: pending rows, some with vectors.
+    interrupted = entries(6, seed=2)
+    storage.records.insert_pending(
+        collection.table, [{"id": e.id, **e.record} for e in interrupted]
+    )
+    storage.vectors.insert(
+        collection.physical,
+        [{"id": e.id, "vector": e.vector.tolist(), "label": "a"} for e in interrupted[:3]],
+    )
+    assert collection.count() == 10  # pending rows are not visible
+    assert storage.records.ids_in_state(collection.table, PENDING)
+
+    Collections(storage, "test", SPEC).recover()  # what the next start does
+    milvus_ids, sql_ids, milvus_count = store_ids(collection)
+    assert milvus_ids == sql_ids == {e.id for e in kept} and milvus_count == 10
+    added, duplicates = collection.add(kept + interrupted)  # re-running the load
+    assert len(added) == 6 and len(duplicates) == 10
+    assert store_ids(collection)[2] == 16
+
+
+def test_interrupted_drop_is_finished_on_recovery(
+    storage: Storage, collections: Collections
+) -> None:
+    collection = collections.create("halfdropped")
+    collection.add(entries(3))
+    collections._set_state(collection.physical, "dropping")
+    storage.vectors.drop(collection.physical)  # killed right after the Milvus drop
+    Collections(storage, "test", SPEC).recover()
+    assert collections.names() == []
+    assert not storage.records.table_exists(collection.physical)
+
+
+def test_index_build_params_are_kept(storage: Storage, collections: Collections) -> None:
+    collection = collections.create("indexed")
+    built = storage.vectors.client.describe_index(collection.physical, "vector")
+    params = built.get("params", built)
+    assert built["index_type"] == "HNSW"
+    assert str(params["M"]) == "8" and str(params["efConstruction"]) == "64"
+
+
+def test_binary_vectors_need_a_server(storage: Storage, backend: Backend) -> None:
+    spec = CollectionSpec(
+        index=VectorIndex(
+            dim=64,
+            kind="binary",
+            metric="JACCARD",
+            index_type="BIN_FLAT",
+            build_params={},
+            search_params={},
+        ),
+        fields=(RecordField("title", String(50)),),
+    )
+    fingerprints = Collections(storage, "bits", spec)
+    if backend.name == "lite":
+        with pytest.raises(UnsupportedFeature, match="BINARY_VECTOR"):
+            fingerprints.create("fp")
+        assert fingerprints.names() == []
+        return
+    collection = fingerprints.create("fp")
+    bits = np.random.default_rng(0).integers(0, 2, size=(20, 64)).astype(bool)
+    packed = [np.packbits(b).tobytes() for b in bits]
+    collection.add([Entry(content_id(p), p, {"title": f"fp{i}"}) for i, p in enumerate(packed)])
+    matches = collection.search([packed[4]], top_k=3)[0]
+    assert matches[0].record["title"] == "fp4" and matches[0].score == pytest.approx(1.0)
+    # Jaccard similarity computed by hand agrees with Milvus.
+    other = bits[matches[1].record["title"] and int(matches[1].record["title"][2:])]
+    expected = (bits[4] & other).sum() / (bits[4] | other).sum()
+    assert matches[1].score == pytest.approx(expected, abs=1e-5)
