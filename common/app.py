@@ -12,9 +12,10 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from common.api import health, jobs
 from common.api.collections import collections_router
-from common.api.loads import loads_router, start_load
+from common.api.loads import LoadSource, loads_router, start_load
 from common.collection import Collections, Storage
 from common.context import AppContext
+from common.encoder import Encoder
 from common.http import (
     BodyLimitMiddleware,
     RequestContextMiddleware,
@@ -49,21 +50,43 @@ def open_storage(settings: Settings) -> Storage:
 async def start_app(
     solution: Solution[Any], settings: Settings, storage: Storage | None = None
 ) -> AppContext:
-    """Connect, load the encoder, recover from any crash, and queue the sample on first start."""
-    storage = storage or await run_in_threadpool(open_storage, settings)
+    """Load the encoder, connect, recover from any crash, queue the sample on first start."""
     encoder = await run_in_threadpool(solution.load_encoder, settings)
     if encoder.dim != solution.spec.index.dim:
         raise RuntimeError(
             f"{encoder.name} makes {encoder.dim}-d vectors but the collections "
             f"of {solution.namespace} are declared {solution.spec.index.dim}-d"
         )
+    own_storage = storage is None
+    storage = storage or await run_in_threadpool(open_storage, settings)
+    try:
+        context = await run_in_threadpool(_prepare, solution, settings, storage, encoder)
+    except BaseException:
+        if own_storage:
+            storage.close()
+        raise
+    sample = solution.sample_file
+    parser = solution.parser_for(sample.suffix) if sample else None
+    first_start = not await run_in_threadpool(
+        context.collections.exists, solution.default_collection
+    )
+    if settings.load_sample_data and sample and parser and first_start:
+        log.info("%s: loading the sample into %r", solution.namespace, solution.default_collection)
+        source = LoadSource("sample", sample, parser)
+        await run_in_threadpool(start_load, context, solution.default_collection, source)
+    return context
+
+
+def _prepare(
+    solution: Solution[Any], settings: Settings, storage: Storage, encoder: Encoder
+) -> AppContext:
     collections = Collections(storage, solution.namespace, solution.spec)
-    await run_in_threadpool(collections.recover)
+    collections.recover()
     job_store = JobStore(storage.records.engine, solution.namespace)
-    interrupted = await run_in_threadpool(job_store.fail_interrupted)
+    interrupted = job_store.fail_interrupted()
     if interrupted:
         log.warning("%s: marked %d interrupted jobs as failed", solution.namespace, interrupted)
-    context = AppContext(
+    return AppContext(
         settings=settings,
         solution=solution,
         storage=storage,
@@ -72,33 +95,15 @@ async def start_app(
         jobs=job_store,
         runner=JobRunner(job_store),
     )
-    sample = solution.sample_file
-    first_start = not await run_in_threadpool(collections.exists, solution.default_collection)
-    if settings.load_sample_data and sample is not None and first_start:
-        parser = solution.parser_for(sample.suffix)
-        if parser is not None:
-            log.info(
-                "%s: loading the sample data into %r",
-                solution.namespace,
-                solution.default_collection,
-            )
-            await run_in_threadpool(
-                start_load,
-                context,
-                solution.default_collection,
-                "sample",
-                sample,
-                parser,
-                remove_after=False,
-            )
-    return context
 
 
 def create_app(
     solution: Solution[Any], settings: Settings | None = None, storage: Storage | None = None
 ) -> FastAPI:
     """Build an app; connections and the model are created in its lifespan, not here."""
-    settings = settings or Settings()
+    settings = settings or solution.settings_model()
+    if not isinstance(settings, solution.settings_model):
+        raise TypeError(f"{solution.title} needs {solution.settings_model.__name__} settings")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -140,7 +145,7 @@ def create_app(
 
 def serve(solution: Solution[Any], settings: Settings | None = None) -> None:
     """Run one app alone with uvicorn (``python -m solutions.<name>``)."""
-    settings = settings or Settings()
+    settings = settings or solution.settings_model()
     configure_logging(settings.log_level)
     uvicorn.run(
         create_app(solution, settings), host=settings.host, port=settings.port, log_config=None

@@ -52,6 +52,8 @@ def resolve_under_roots(requested: str, roots: list[Path]) -> Path:
         inside = any(real == root or real.is_relative_to(root) for root in real_roots)
         if inside and real.exists():
             return real
+        if not inside and candidate.is_absolute():
+            raise Forbidden(f"{requested!r} is outside the configured data roots")
         if not inside and (option.exists() or option.is_symlink()):
             raise Forbidden(f"{requested!r} leads outside the configured data roots")
         inside_a_root = inside_a_root or inside

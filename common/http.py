@@ -12,6 +12,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from pymilvus import MilvusException
+from pymilvus.exceptions import ConnectError, MilvusUnavailableException
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -86,6 +89,25 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             error.status_code, code, str(error.detail), headers=getattr(error, "headers", None)
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _sql_error(_: Request, error: DBAPIError) -> JSONResponse:
+        if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
+            log.warning("SQL unavailable: %s", error.orig)
+            return error_response(503, "backend_unavailable", "the SQL database is unavailable")
+        log.error("SQL error: %s", error)
+        return error_response(500, "internal_error", "internal error; see the server log")
+
+    @app.exception_handler(MilvusException)
+    async def _milvus_error(_: Request, error: MilvusException) -> JSONResponse:
+        text = str(error).lower()
+        if isinstance(error, MilvusUnavailableException | ConnectError) or any(
+            word in text for word in ("unavailable", "connect", "deadline", "not ready")
+        ):
+            log.warning("Milvus unavailable: %s", error)
+            return error_response(503, "backend_unavailable", "Milvus is unavailable")
+        log.error("Milvus error: %s", error)
+        return error_response(500, "internal_error", "internal error; see the server log")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:
@@ -204,3 +226,4 @@ def configure_logging(level: str) -> None:
     )
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # CPU feature probing

@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import Engine, func, insert, select, update
 
 from common.errors import Conflict, NotFound
@@ -63,6 +63,12 @@ class Job(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+    @field_validator("created_at", "started_at", "finished_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """Stored as naive UTC (portable across SQLite and MySQL); reported with the zone."""
+        return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
 
     @property
     def finished(self) -> bool:

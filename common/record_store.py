@@ -33,7 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.types import TypeEngine
 
 from common import tables
@@ -107,7 +107,7 @@ class RecordStore:
         try:
             with self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-        except OperationalError as error:
+        except (OperationalError, InterfaceError) as error:
             raise BackendUnavailable(f"the SQL database is unavailable: {error.orig}") from error
 
     def create_system_tables(self) -> None:

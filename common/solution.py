@@ -45,6 +45,7 @@ class Solution(Generic[T]):
     default_collection: str
     routers: Sequence[APIRouter] = ()
     sample_file: Path | None = None
+    settings_model: type[Settings] = Settings
     openapi_tags: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
 
     def parser_for(self, suffix: str) -> Parser[T] | None:

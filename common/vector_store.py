@@ -11,7 +11,9 @@ message, what Lite cannot do instead of silently doing something weaker:
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -82,7 +84,8 @@ class VectorStore:
         self._alias = f"vector-store-{uuid.uuid4().hex}"
         try:
             self.client = MilvusClient(uri=uri, token=token or "")
-            connections.connect(alias=self._alias, uri=uri, token=token or "")
+            with _orm_api():
+                connections.connect(alias=self._alias, uri=uri, token=token or "")
             version = str(self.client.get_server_version())
         except MilvusException as error:
             raise BackendUnavailable(f"cannot connect to Milvus at {uri}: {error}") from error
@@ -91,7 +94,8 @@ class VectorStore:
         )
 
     def close(self) -> None:
-        connections.disconnect(self._alias)
+        with _orm_api():
+            connections.disconnect(self._alias)
         self.client.close()
         if self.uri.endswith(".db"):
             # Milvus Lite serves each file from a thread of this process until told to stop.
@@ -131,7 +135,10 @@ class VectorStore:
             "metric_type": index.metric,
             "params": dict(index.build_params),
         }
-        Collection(name, using=self._alias).create_index("vector", wanted)
+        # The collection is empty, so the index exists at once: no need to wait for it
+        # (waiting calls AllocTimestamp, which Milvus Lite does not implement).
+        with _orm_api():
+            Collection(name, using=self._alias).create_index("vector", wanted, sync=False)
         self._check_index(name, index)
         self.client.load_collection(name)
 
@@ -168,7 +175,7 @@ class VectorStore:
             limit=limit,
             filter=filter_expression(where or {}),
             output_fields=["id"],
-            search_params={"metric_type": index.metric, "params": dict(index.search_params)},
+            search_params={"metric_type": index.metric, "params": _search_params(index, limit)},
             consistency_level=SEARCH_CONSISTENCY,
         )
         return [
@@ -231,6 +238,22 @@ class VectorStore:
 
     def drop(self, name: str) -> None:
         self.client.drop_collection(name)
+
+
+def _search_params(index: VectorIndex, limit: int) -> dict[str, Any]:
+    params = dict(index.search_params)
+    if "ef" in params:  # HNSW refuses an ef smaller than the number of results asked for
+        params["ef"] = max(int(params["ef"]), limit)
+    return params
+
+
+@contextmanager
+def _orm_api() -> Iterator[None]:
+    """The ORM is used on purpose where MilvusClient falls short; don't warn about it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="pymilvus")
+        warnings.filterwarnings("ignore", message=".*ORM-style PyMilvus API.*")
+        yield
 
 
 def filter_expression(where: Mapping[str, str | int]) -> str:

@@ -52,33 +52,41 @@ def _wipe_server_backends(milvus_uri: str, sql_url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["lite", "server"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "lite":
-        return Backend("lite", str(tmp_path / "milvus.db"), f"sqlite:///{tmp_path / 'records.db'}")
+def provide_backend(name: str, request: pytest.FixtureRequest, workdir: Path) -> Backend:
+    if name == "lite":
+        return Backend("lite", str(workdir / "milvus.db"), f"sqlite:///{workdir / 'records.db'}")
     server: MilvusServer = request.getfixturevalue("milvus_server")
     mysql: MySQLBackend = request.getfixturevalue("mysql_backend")
     _wipe_server_backends(server.uri, mysql.url)
     return Backend("server", server.uri, mysql.url)
 
 
-@pytest.fixture
-def data_root(tmp_path: Path) -> Path:
-    root = tmp_path / "imports"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def settings(backend: Backend, tmp_path: Path, data_root: Path) -> QASettings:
+def make_settings(backend: Backend, workdir: Path) -> QASettings:
+    root = workdir / "imports"
+    root.mkdir(exist_ok=True)
     return QASettings(
         milvus_uri=backend.milvus_uri,
         sql_url=backend.sql_url,
-        upload_dir=tmp_path / "uploads",
-        data_roots=[data_root],
+        upload_dir=workdir / "uploads",
+        data_roots=[root],
         max_upload_bytes=2 * 1024 * 1024,
         load_sample_data=False,
     )
+
+
+@pytest.fixture(params=["lite", "server"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return provide_backend(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def settings(backend: Backend, tmp_path: Path) -> QASettings:
+    return make_settings(backend, tmp_path)
+
+
+@pytest.fixture
+def data_root(settings: QASettings) -> Path:
+    return settings.data_roots[0]
 
 
 @pytest.fixture(scope="session")
@@ -95,4 +103,16 @@ def qa_solution(minilm: MiniLMEncoder):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def qa(qa_solution, settings: QASettings) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     with TestClient(create_app(qa_solution, settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module", params=["lite", "server"])
+def shared_qa(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, minilm: MiniLMEncoder
+) -> Iterator[TestClient]:
+    """One app for a whole module, for tests that each prove they changed nothing."""
+    workdir = tmp_path_factory.mktemp(f"shared-{request.param}")
+    settings = make_settings(provide_backend(request.param, request, workdir), workdir)
+    solution = dataclasses.replace(SOLUTION, load_encoder=lambda _settings: minilm)
+    with TestClient(create_app(solution, settings)) as client:
         yield client

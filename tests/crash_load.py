@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from common.api.loads import start_load
+from common.api.loads import LoadSource, start_load
 from common.app import start_app
 from common.record_store import READY, RecordStore
 from common.vector_store import VectorStore
@@ -59,7 +59,7 @@ async def main(path: Path, mode: str) -> None:
     context = await start_app(SOLUTION, settings)
     parser = SOLUTION.parser_for(path.suffix)
     assert parser is not None
-    job = start_load(context, "crash", "crash-test", path, parser, remove_after=False)
+    job = start_load(context, "crash", LoadSource("crash-test", path, parser))
     print(f"job {job.id}", flush=True)
     await asyncio.to_thread(context.runner.wait, job.id)
     print("finished without dying", flush=True)

@@ -13,11 +13,14 @@ from tests.helpers import error_of, snapshot, wait_for_job
 PAIR = {"question": "What is a stored question?", "answer": "One the bot knows."}
 
 
-@pytest.fixture
-def loaded(qa: TestClient) -> Iterator[TestClient]:
-    """An app with one collection holding one pair, so 'unchanged' means something."""
-    assert qa.post("/collections/faq/items", json=PAIR).status_code == 201
-    yield qa
+@pytest.fixture(scope="module")
+def loaded(shared_qa: TestClient) -> Iterator[TestClient]:
+    """An app with one collection holding one pair, so 'unchanged' means something.
+
+    Every test here proves it changed nothing, so they can share one app per backend pair.
+    """
+    assert shared_qa.post("/collections/faq/items", json=PAIR).status_code == 201
+    yield shared_qa
 
 
 def upload(client: TestClient, name: str, content: bytes, collection: str = "faq") -> Response:
@@ -174,9 +177,8 @@ def test_bad_input(loaded: TestClient, case: str) -> None:
     assert not uploads.exists() or os.listdir(uploads) == []  # rejected uploads are removed
 
 
-def test_symlink_out_of_a_data_root_is_refused(
-    loaded: TestClient, data_root: Path, tmp_path: Path
-) -> None:
+def test_symlink_out_of_a_data_root_is_refused(loaded: TestClient, tmp_path: Path) -> None:
+    data_root = loaded.app.state.context.settings.data_roots[0]  # type: ignore[attr-defined]
     outside = tmp_path / "secret.csv"
     outside.write_text("question,answer\nsecret?,yes\n")
     (data_root / "link.csv").symlink_to(outside)
@@ -208,6 +210,7 @@ def test_body_over_the_limit_without_content_length(loaded: TestClient) -> None:
 
 
 def test_a_good_load_after_bad_ones_still_works(loaded: TestClient) -> None:
+    """Last in this module: the only test here that changes the stores."""
     for call, _, _ in CASES.values():
         call(loaded)
     response = upload(loaded, "ok.csv", b"question,answer\nIs the server still up?,Yes.\n")

@@ -52,6 +52,9 @@ def test_sample_loads_as_a_job_and_paraphrases_find_their_answers(qa: TestClient
         assert len(body["similar"]) == 3
         assert body["similar"][0]["score"] >= body["similar"][1]["score"]
 
+    widest = qa.post("/collections/faq/ask", json={"question": "what is HNSW?", "top_k": 100})
+    assert widest.status_code == 200 and len(widest.json()["similar"]) == 100
+
     for question in (DATA / "qa_off_topic.txt").read_text().splitlines():
         body = qa.post("/collections/faq/ask", json={"question": question}).json()
         assert not body["answered"] and body["answer"] is None, body

@@ -1,6 +1,6 @@
 """The verbs every app has: list, create, describe and drop collections; add, get, delete items."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
@@ -51,7 +51,10 @@ def stored_model(solution: Solution[Any]) -> type[BaseModel]:
 
 
 def stored(model: type[BaseModel], record: dict[str, Any]) -> BaseModel:
-    return model(**{**record, "id": str(record["id"])})
+    created = record["created_at"]
+    if created.tzinfo is None:  # stored as naive UTC
+        created = created.replace(tzinfo=UTC)
+    return model(**{**record, "id": str(record["id"]), "created_at": created})
 
 
 def collections_router(solution: Solution[Any]) -> APIRouter:

@@ -1,5 +1,6 @@
 """Loads: validate the request, answer 202 with a job at once, do the work off the event loop."""
 
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Annotated, Any
 
@@ -26,33 +27,47 @@ class PathLoad(BaseModel):
     )
 
 
-def start_load(
-    context: AppContext,
-    name: str,
-    source: str,
-    path: Path,
-    parser: Parser[Any],
-    *,
-    remove_after: bool,
-) -> Job:
+@dataclass(frozen=True)
+class LoadSource:
+    """What a load reads: a file, its parser, and whether it is an upload to delete after."""
+
+    label: str  # shown as the job's source: the upload's name, the path asked for, "sample"
+    path: Path
+    parser: Parser[Any]
+    is_upload: bool = False
+
+    def discard(self) -> None:
+        if self.is_upload:
+            remove_quietly(self.path)
+
+
+def start_load(context: AppContext, name: str, source: LoadSource) -> Job:
     """Check the whole file now (422 before anything is created), then queue the job."""
     try:
-        parser.check(path)
+        source.parser.check(source.path)
         collection = context.collections.get_or_create(name)
     except BaseException:
-        if remove_after:
-            remove_quietly(path)
+        source.discard()
         raise
     codec = context.solution.codec(context.encoder)
     batch_size = context.settings.job_batch_size
 
     def work(job: JobContext) -> None:
-        items = list(parser.parse(path))
+        with job.timed("parse"):
+            items = list(source.parser.parse(source.path))
         job.set_total(len(items))
         run_load(job, collection, items, codec, batch_size)
 
-    cleanup = (lambda: remove_quietly(path)) if remove_after else None
-    return context.runner.submit(name, source, work, cleanup)
+    return context.runner.submit(name, source.label, work, source.discard)
+
+
+async def accept(
+    request: Request, response: Response, context: AppContext, name: str, source: LoadSource
+) -> Job:
+    """Queue the load and answer 202 with the job and where to follow it."""
+    job = await run_in_threadpool(start_load, context, name, source)
+    response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
+    return job
 
 
 def _parser(solution: Solution[Any], filename: str) -> tuple[str, Parser[Any]]:
@@ -101,12 +116,10 @@ def loads_router(solution: Solution[Any]) -> APIRouter:
             suffix,
             context.settings.max_upload_bytes,
         )
-        source = PurePath(file.filename or "upload").name
-        job = await run_in_threadpool(
-            start_load, context, name, source, path, parser, remove_after=True
+        label = PurePath(file.filename or "upload").name
+        return await accept(
+            request, response, context, name, LoadSource(label, path, parser, is_upload=True)
         )
-        response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
-        return job
 
     @router.post(
         "/path",
@@ -126,11 +139,7 @@ def loads_router(solution: Solution[Any]) -> APIRouter:
         if not path.is_file():
             raise InvalidInput(f"{body.path!r} is not a file")
         _, parser = _parser(solution, path.name)
-        job = await run_in_threadpool(
-            start_load, context, name, body.path, path, parser, remove_after=False
-        )
-        response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
-        return job
+        return await accept(request, response, context, name, LoadSource(body.path, path, parser))
 
     @router.post(
         "/sample",
@@ -146,10 +155,6 @@ def loads_router(solution: Solution[Any]) -> APIRouter:
         if sample is None or not sample.is_file():
             raise NotFound("this app ships no sample data")
         _, parser = _parser(solution, sample.name)
-        job = await run_in_threadpool(
-            start_load, context, name, "sample", sample, parser, remove_after=False
-        )
-        response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
-        return job
+        return await accept(request, response, context, name, LoadSource("sample", sample, parser))
 
     return router

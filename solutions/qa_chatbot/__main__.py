@@ -2,7 +2,6 @@
 
 from common.app import serve
 from solutions.qa_chatbot.app import SOLUTION
-from solutions.qa_chatbot.settings import QASettings
 
 if __name__ == "__main__":
-    serve(SOLUTION, QASettings())
+    serve(SOLUTION)

@@ -56,10 +56,11 @@ SOLUTION = Solution(
     default_collection="faq",
     routers=(routes.router,),
     sample_file=SAMPLE,
+    settings_model=QASettings,
     openapi_tags=({"name": "ask", "description": "Ask the chatbot."},),
 )
 
 
 def create(settings: QASettings | None = None) -> FastAPI:
     """The QA chatbot app (for uvicorn: ``solutions.qa_chatbot.app:create --factory``)."""
-    return create_app(SOLUTION, settings or QASettings())
+    return create_app(SOLUTION, settings)

@@ -1,6 +1,6 @@
 """Ask: the QA chatbot's one search route."""
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Body
 from fastapi.concurrency import run_in_threadpool
@@ -65,10 +65,9 @@ async def ask(
     encoder: AppEncoder,
     context: Context,
 ) -> AskResponse:
-    settings = context.settings
     threshold = request.min_score
     if threshold is None:
-        threshold = settings.qa_min_score if isinstance(settings, QASettings) else 0.55
+        threshold = cast(QASettings, context.settings).qa_min_score
     vectors = await run_in_threadpool(encoder.encode, [request.question])
     matches = (await run_in_threadpool(collection.search, vectors, request.top_k))[0]
     similar = [
