@@ -1,6 +1,7 @@
 """The app factory: one FastAPI app per solution, with the standard surface every app shares."""
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,6 +24,7 @@ from common.http import (
     install_error_handlers,
 )
 from common.jobs import JobRunner, JobStore
+from common.media import MediaStore
 from common.record_store import RecordStore
 from common.settings import Settings
 from common.solution import Solution
@@ -44,7 +46,11 @@ STANDARD_TAGS = [
 
 def open_storage(settings: Settings) -> Storage:
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
-    return Storage(VectorStore(settings.milvus_uri, token), RecordStore(settings.sql_url))
+    return Storage(
+        VectorStore(settings.milvus_uri, token),
+        RecordStore(settings.sql_url),
+        MediaStore(settings.media_dir),
+    )
 
 
 async def start_app(
@@ -137,7 +143,8 @@ def create_app(
     for router in solution.routers:
         app.include_router(router)
     app.include_router(collections_router(solution))
-    app.include_router(loads_router(solution))
+    if solution.standard_loads:
+        app.include_router(loads_router(solution))
     app.include_router(jobs.router)
     app.include_router(health.router)
     return app
@@ -147,6 +154,9 @@ def serve(solution: Solution[Any], settings: Settings | None = None) -> None:
     """Run one app alone with uvicorn (``python -m solutions.<name>``)."""
     settings = settings or solution.settings_model()
     configure_logging(settings.log_level)
+    # PyTorch and Milvus Lite's FAISS each bring an OpenMP runtime; with the default
+    # spin-waiting their idle threads steal the cores the other one is computing on.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     uvicorn.run(
         create_app(solution, settings), host=settings.host, port=settings.port, log_config=None
     )

@@ -19,7 +19,8 @@ import hashlib
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from common.errors import BackendUnavailable, Conflict, NotFound
+from common.media import MediaStore
 from common.names import check_name, physical_name
 from common.record_store import DELETING, PENDING, READY, RecordField, RecordStore, utcnow
 from common.tables import collections_table
@@ -51,11 +53,12 @@ class CollectionSpec:
 
 @dataclass(frozen=True)
 class Entry:
-    """One item ready to store: its id, its vector and its record columns."""
+    """One item ready to store: its id, its vector, its record columns and its files."""
 
     id: int
     vector: Any
     record: Mapping[str, Any]
+    files: Mapping[str, bytes] = field(default_factory=dict)  # kind -> bytes, see media.py
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,12 @@ class Match:
 class Storage:
     """The two stores of one process; shared by every app running in it."""
 
-    def __init__(self, vectors: VectorStore, records: RecordStore) -> None:
+    def __init__(
+        self, vectors: VectorStore, records: RecordStore, media: MediaStore | None = None
+    ) -> None:
         self.vectors = vectors
         self.records = records
+        self.media = media
         records.create_system_tables()
 
     def close(self) -> None:
@@ -120,6 +126,7 @@ class Collection:
                 return [], duplicates
             ids = [e.id for e in new]
             rows = [{"id": e.id, **e.record} for e in new]
+            self._write_files(new)
             try:
                 self._records.insert_pending(self.table, rows)
             except IntegrityError:
@@ -161,7 +168,30 @@ class Collection:
             log.exception("storing %d vectors in %s failed; rolling back", len(ids), self.physical)
             self._vectors.delete(self.physical, ids)
             self._records.delete_rows(self.table, ids)
+            self._delete_files(ids)
             raise
+
+    def _write_files(self, entries: Sequence[Entry]) -> None:
+        media = self.storage.media
+        for entry in entries:
+            if entry.files and media is None:
+                raise RuntimeError("this storage has no media store for item files")
+            for kind, data in entry.files.items():
+                media.write(self.physical, entry.id, kind, data)  # type: ignore[union-attr]
+
+    def _delete_files(self, ids: Sequence[int]) -> None:
+        if self.storage.media is not None:
+            self.storage.media.delete(self.physical, ids)
+
+    def media_path(self, item_id: int, kind: str) -> Path:
+        """The file of a stored item (404 if the item or the file does not exist)."""
+        self.get(item_id)
+        if self.storage.media is None:
+            raise NotFound(f"collection {self.name!r} stores no files")
+        path = self.storage.media.path(self.physical, item_id, kind)
+        if not path.is_file():
+            raise NotFound(f"item {item_id} has no {kind}")
+        return path
 
     def search(
         self,
@@ -204,6 +234,7 @@ class Collection:
                 self._records.set_state(self.table, present, DELETING)
                 self._vectors.delete(self.physical, present)
                 self._records.delete_rows(self.table, present)
+                self._delete_files(present)
             return present
 
     def recover(self) -> int:
@@ -216,6 +247,10 @@ class Collection:
                 self._vectors.delete(self.physical, stale)
                 self._records.delete_rows(self.table, stale)
                 log.warning("recovered %s: removed %d interrupted items", self.physical, len(stale))
+            media = self.storage.media
+            if media is not None:  # files written just before a crash, with no row
+                orphans = media.item_ids(self.physical) - self._records.all_ids(self.table)
+                media.delete(self.physical, orphans)
             return len(stale)
 
 
@@ -311,6 +346,8 @@ class Collections:
         if self.storage.vectors.exists(physical):
             self.storage.vectors.drop(physical)
         self.storage.records.drop_table(self.storage.records.table(physical, self.spec.fields))
+        if self.storage.media is not None:
+            self.storage.media.drop(physical)
         self._forget(physical)
 
     def _forget(self, physical: str) -> None:

@@ -5,9 +5,12 @@ which dominates the cost, is rarely idle. Items whose content key is already sto
 skipped before encoding, which makes re-running a load cheap as well as harmless.
 """
 
+import contextlib
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from queue import Empty, Full, Queue
 from typing import Any, Generic, TypeVar
 
 from common.collection import Collection, Entry, content_id
@@ -32,6 +35,7 @@ class ItemCodec(Generic[T]):
     key: Callable[[T], str | bytes]
     record: Callable[[T], Mapping[str, Any]]
     encode: Callable[[Sequence[T]], Sequence[Any]]
+    files: Callable[[T], Mapping[str, bytes]] | None = None  # e.g. original and thumbnail
 
 
 def batched(items: Iterable[Parsed[T]], size: int) -> Iterator[list[Parsed[T]]]:
@@ -43,6 +47,49 @@ def batched(items: Iterable[Parsed[T]], size: int) -> Iterator[list[Parsed[T]]]:
             batch = []
     if batch:
         yield batch
+
+
+def prefetch(items: Iterable[T], ahead: int) -> Iterator[T]:
+    """Produce items on a background thread, up to ``ahead`` in advance.
+
+    Lets a slow producer (decoding images) work while the consumer encodes the previous
+    batch. Errors raised by the producer are raised to the consumer; closing the consumer
+    stops the producer.
+    """
+    queue: Queue[tuple[str, Any]] = Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(("item", item), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(("end", None))
+        except BaseException as error:  # handed to the consumer
+            queue.put(("error", error))
+
+    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(Empty):
+                queue.get_nowait()
+            thread.join(timeout=0.05)
 
 
 def run_load(
@@ -99,7 +146,7 @@ def _encode_new(
     with context.timed("encode"):
         vectors = codec.encode([value for _, value in fresh])
     return [
-        Entry(item_id, vector, codec.record(value))
+        Entry(item_id, vector, codec.record(value), codec.files(value) if codec.files else {})
         for (item_id, value), vector in zip(fresh, vectors, strict=True)
     ]
 

@@ -86,6 +86,9 @@ class CsvParser(Generic[T]):
                 f"{', '.join(self.required)}"
             )
 
+    def count(self, path: Path) -> int:
+        return sum(1 for _ in self.parse(path))
+
     def parse(self, path: Path) -> Iterator[Parsed[T]]:
         reader = csv.reader(io.StringIO(_read_text(path), newline=""))
         try:
@@ -140,6 +143,9 @@ class JsonLinesParser(Generic[T]):
             return
         if not isinstance(value, dict):
             raise InvalidInput("expected one JSON object per line")
+
+    def count(self, path: Path) -> int:
+        return sum(1 for _ in self.parse(path))
 
     def parse(self, path: Path) -> Iterator[Parsed[T]]:
         for number, line in enumerate(_read_text(path).splitlines(), start=1):

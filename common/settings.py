@@ -33,6 +33,7 @@ class Settings(BaseSettings):
         description="Folders a server-side load may read from (comma separated).",
     )
     upload_dir: Path = Field(Path("./data/uploads"), description="Where uploads are stored.")
+    media_dir: Path = Field(Path("./data/media"), description="Item files: originals, thumbnails.")
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0, description="Largest request body.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS; none by default."

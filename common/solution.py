@@ -29,6 +29,10 @@ class Parser(Protocol[T]):  # type: ignore[misc]
         """Yield every item, or the reason it could not be read; never raise for one item."""
         ...
 
+    def count(self, path: Path) -> int:
+        """How many items ``parse`` will yield (for the job's progress total)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Solution(Generic[T]):
@@ -46,6 +50,10 @@ class Solution(Generic[T]):
     routers: Sequence[APIRouter] = ()
     sample_file: Path | None = None
     settings_model: type[Settings] = Settings
+    # Apps whose items are not JSON (images) or that load differently declare their own
+    # add and load routes and switch the standard ones off.
+    json_items: bool = True
+    standard_loads: bool = True
     openapi_tags: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
 
     def parser_for(self, suffix: str) -> Parser[T] | None:

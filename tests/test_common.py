@@ -2,6 +2,9 @@
 
 import dataclasses
 import io
+import itertools
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ from common.app import create_app
 from common.encoder import model_dir, model_package
 from common.errors import Forbidden, InvalidInput, MissingModel, NotFound, PayloadTooLarge
 from common.files import resolve_under_roots, store_upload
+from common.loading import prefetch
 from common.parsers import CsvParser, JsonLinesParser
 from common.settings import Settings
 from solutions.qa_chatbot.app import SOLUTION
@@ -163,3 +167,28 @@ def test_cors_allows_only_the_configured_origins(tmp_path: Path, qa_solution) ->
     with TestClient(create_app(qa_solution, no_cors)) as client:
         response = client.get("/health/live", headers={"Origin": "http://good.example"})
         assert "access-control-allow-origin" not in response.headers
+
+
+def test_prefetch_keeps_order_raises_errors_and_stops_early() -> None:
+    assert list(prefetch(iter(range(100)), ahead=3)) == list(range(100))
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise RuntimeError("broken source")
+
+    with pytest.raises(RuntimeError, match="broken source"):
+        list(prefetch(failing(), ahead=2))
+
+    produced: list[int] = []
+
+    def endless() -> Iterator[int]:
+        for number in itertools.count():
+            produced.append(number)
+            yield number
+
+    consumer = prefetch(endless(), ahead=2)
+    assert [next(consumer) for _ in range(5)] == [0, 1, 2, 3, 4]
+    consumer.close()
+    settled = len(produced)
+    time.sleep(0.2)
+    assert len(produced) == settled <= 5 + 2 + 2  # the producer stopped

@@ -1,6 +1,8 @@
 """The shared storage layer against both backend pairs: ids, ordering, dedupe, recovery."""
 
+import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ from sqlalchemy import String
 
 from common.collection import Collections, CollectionSpec, Entry, Storage, content_id
 from common.errors import Conflict, InvalidInput, NotFound, UnsupportedFeature
+from common.media import MediaStore
 from common.names import check_name, physical_name
 from common.record_store import PENDING, RecordField, RecordStore
 from common.vector_store import VectorIndex, VectorStore
@@ -29,8 +32,12 @@ SPEC = CollectionSpec(
 
 
 @pytest.fixture
-def storage(backend: Backend) -> Iterator[Storage]:
-    store = Storage(VectorStore(backend.milvus_uri), RecordStore(backend.sql_url))
+def storage(backend: Backend, tmp_path: Path) -> Iterator[Storage]:
+    store = Storage(
+        VectorStore(backend.milvus_uri),
+        RecordStore(backend.sql_url),
+        MediaStore(tmp_path / "media"),
+    )
     yield store
     store.close()
 
@@ -232,3 +239,38 @@ def test_binary_vectors_need_a_server(storage: Storage, backend: Backend) -> Non
     other = bits[matches[1].record["title"] and int(matches[1].record["title"][2:])]
     expected = (bits[4] & other).sum() / (bits[4] | other).sum()
     assert matches[1].score == pytest.approx(expected, abs=1e-5)
+
+
+def test_item_files_follow_their_items(storage: Storage, collections: Collections) -> None:
+    collection = collections.create("files")
+    media = storage.media
+    assert media is not None
+    items = [
+        dataclasses.replace(e, files={"original": f"bytes {i}".encode(), "thumbnail": b"small"})
+        for i, e in enumerate(entries(4))
+    ]
+    collection.add(items)
+    assert collection.media_path(items[1].id, "original").read_bytes() == b"bytes 1"
+    collection.delete([items[1].id])
+    assert media.item_ids(collection.physical) == {e.id for e in items} - {items[1].id}
+    with pytest.raises(NotFound):
+        collection.media_path(items[1].id, "original")
+
+    bad = [
+        Entry(
+            content_id("bad"),
+            np.ones(DIM + 1, dtype=np.float32),
+            {"title": "x", "label": "a"},
+            files={"original": b"x"},
+        )
+    ]
+    with pytest.raises(Exception):  # noqa: B017 - the wrong dimension, whatever Milvus raises
+        collection.add(bad)
+    assert bad[0].id not in media.item_ids(collection.physical)  # rolled back
+
+    media.write(collection.physical, 777, "original", b"written just before a crash")
+    Collections(storage, "test", SPEC).recover()
+    assert media.item_ids(collection.physical) == {items[0].id, items[2].id, items[3].id}
+
+    collections.drop("files")
+    assert media.item_ids(collection.physical) == set()

@@ -89,35 +89,37 @@ def collections_router(solution: Solution[Any]) -> APIRouter:
         await run_in_threadpool(context.collections.drop, name)
         return Response(status_code=204)
 
-    @router.post(
-        "/{name}/items",
-        status_code=201,
-        response_model=Stored,
-        summary="Add one item (creates the collection if needed)",
-        responses={
-            409: {"model": ErrorResponse, "description": "The same item is stored."},
-            **INVALID,
-        },
-    )
-    async def add_item(
-        name: CollectionName,
-        item: Annotated[Item, Body()],  # type: ignore[valid-type]
-        context: Context,
-    ) -> Any:
-        codec = solution.codec(context.encoder)
-        item_id = content_id(codec.key(item))
+    if solution.json_items:
 
-        def add() -> dict[str, Any]:
-            collection = context.collections.get_or_create(name)
-            if collection.known_ids([item_id]):
-                raise Conflict(f"this item is already stored as id {item_id}")
-            vector = codec.encode([item])[0]
-            added, _ = collection.add([Entry(item_id, vector, codec.record(item))])
-            if not added:
-                raise Conflict(f"this item is already stored as id {item_id}")
-            return collection.get(item_id)
+        @router.post(
+            "/{name}/items",
+            status_code=201,
+            response_model=Stored,
+            summary="Add one item (creates the collection if needed)",
+            responses={
+                409: {"model": ErrorResponse, "description": "The same item is stored."},
+                **INVALID,
+            },
+        )
+        async def add_item(
+            name: CollectionName,
+            item: Annotated[Item, Body()],  # type: ignore[valid-type]
+            context: Context,
+        ) -> Any:
+            codec = solution.codec(context.encoder)
+            item_id = content_id(codec.key(item))
 
-        return stored(Stored, await run_in_threadpool(add))
+            def add() -> dict[str, Any]:
+                collection = context.collections.get_or_create(name)
+                if collection.known_ids([item_id]):
+                    raise Conflict(f"this item is already stored as id {item_id}")
+                vector = codec.encode([item])[0]
+                added, _ = collection.add([Entry(item_id, vector, codec.record(item))])
+                if not added:
+                    raise Conflict(f"this item is already stored as id {item_id}")
+                return collection.get(item_id)
+
+            return stored(Stored, await run_in_threadpool(add))
 
     @router.get(
         "/{name}/items",

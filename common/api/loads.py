@@ -42,10 +42,12 @@ class LoadSource:
 
 
 def start_load(context: AppContext, name: str, source: LoadSource) -> Job:
-    """Check the whole file now (422 before anything is created), then queue the job."""
+    """Check the whole file now (422 before anything is created), then queue the job.
+
+    The job creates the collection if it does not exist yet.
+    """
     try:
         source.parser.check(source.path)
-        collection = context.collections.get_or_create(name)
     except BaseException:
         source.discard()
         raise
@@ -53,10 +55,10 @@ def start_load(context: AppContext, name: str, source: LoadSource) -> Job:
     batch_size = context.settings.job_batch_size
 
     def work(job: JobContext) -> None:
-        with job.timed("parse"):
-            items = list(source.parser.parse(source.path))
-        job.set_total(len(items))
-        run_load(job, collection, items, codec, batch_size)
+        # Created here, not in the request: on a Milvus server that takes seconds.
+        collection = context.collections.get_or_create(name)
+        job.set_total(source.parser.count(source.path))
+        run_load(job, collection, source.parser.parse(source.path), codec, batch_size)
 
     return context.runner.submit(name, source.label, work, source.discard)
 
