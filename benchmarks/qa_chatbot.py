@@ -13,74 +13,17 @@ import csv
 import os
 import platform
 import random
-import socket
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
+from benchmarks.harness import BACKEND_NAMES, backend_env, percentiles, running_app
 from solutions.qa_chatbot.app import SAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def running_app(env: dict[str, str]) -> Iterator[httpx.Client]:
-    port = free_port()
-    env = {
-        **os.environ,
-        **env,
-        "SEARCH_PORT": str(port),
-        "SEARCH_LOAD_SAMPLE_DATA": "false",
-        "SEARCH_LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen([sys.executable, "-m", "solutions.qa_chatbot"], cwd=ROOT, env=env)
-    try:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if client.get("/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the app did not become ready")
-            time.sleep(0.2)
-        yield client
-    finally:
-        server.terminate()
-        server.wait(30)
-
-
-@contextmanager
-def backend_env(name: str, workdir: Path) -> Iterator[dict[str, str]]:
-    if name == "lite":
-        yield {
-            "SEARCH_MILVUS_URI": str(workdir / "milvus.db"),
-            "SEARCH_SQL_URL": f"sqlite:///{workdir / 'records.db'}",
-        }
-        return
-    from tests.backends import MilvusServer, provision_mysql
-
-    with MilvusServer(ROOT / ".cache" / "milvus-server") as milvus:
-        mysql = provision_mysql(workdir / "mysql")
-        try:
-            yield {"SEARCH_MILVUS_URI": milvus.uri, "SEARCH_SQL_URL": mysql.url}
-        finally:
-            mysql.close()
 
 
 def load(client: httpx.Client, collection: str, path: Path) -> dict[str, float]:
@@ -166,17 +109,18 @@ def main() -> None:
             workdir = Path(tmp)
             env = stack.enter_context(backend_env(name, workdir))
             client = stack.enter_context(
-                running_app({**env, "SEARCH_UPLOAD_DIR": str(workdir / "up")})
+                running_app(
+                    "solutions.qa_chatbot", {**env, "SEARCH_UPLOAD_DIR": str(workdir / "up")}
+                )
             )
             sample = load(client, "faq", SAMPLE)
             big = load(client, "generated", generated(workdir / "gen.csv", args.pairs))
             ask_latencies(client, asks[:20], 1)  # warm up
             latencies = ask_latencies(client, asks, 1)
-            p50 = statistics.median(latencies)
-            p95 = statistics.quantiles(latencies, n=20)[-1]
+            p50, p95 = percentiles(latencies)
             share = big.get("encode_s", 0) / big["seconds"]
             print(
-                f"| {'Milvus Lite + SQLite' if name == 'lite' else 'Milvus 2.3 server + MySQL'}"
+                f"| {BACKEND_NAMES[name]}"
                 f" | {sample['per_second']:.0f} ({sample['items']} in {sample['seconds']:.2f} s)"
                 f" | {big['per_second']:.0f} ({big['items']} in {big['seconds']:.1f} s)"
                 f" | {share:.0%} | {big['accepted_ms']:.0f} ms | {p50:.1f} ms | {p95:.1f} ms |",

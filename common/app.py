@@ -1,5 +1,6 @@
 """The app factory: one FastAPI app per solution, with the standard surface every app shares."""
 
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -19,6 +20,8 @@ from common.context import AppContext
 from common.encoder import Encoder
 from common.http import (
     BodyLimitMiddleware,
+    ErrorBody,
+    ErrorResponse,
     RequestContextMiddleware,
     configure_logging,
     install_error_handlers,
@@ -72,7 +75,12 @@ async def start_app(
             storage.close()
         raise
     sample = solution.sample_file
-    parser = solution.parser_for(sample.suffix) if sample else None
+    if sample is None:
+        parser = None
+    elif solution.sample_parser is not None:
+        parser = solution.sample_parser(settings)
+    else:
+        parser = solution.parser_for(sample.suffix)
     first_start = not await run_in_threadpool(
         context.collections.exists, solution.default_collection
     )
@@ -131,6 +139,7 @@ def create_app(
         openapi_tags=[*solution.openapi_tags, *STANDARD_TAGS],
     )
     install_error_handlers(app)
+    document_errors(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -148,6 +157,30 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(health.router)
     return app
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make /docs show the real 422 body (our error shape), not FastAPI's default one."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            text = json.dumps(schema).replace(
+                "#/components/schemas/HTTPValidationError", "#/components/schemas/ErrorResponse"
+            )
+            schema = json.loads(text)
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, model in (("ErrorResponse", ErrorResponse), ("ErrorBody", ErrorBody)):
+                schemas.setdefault(
+                    name, model.model_json_schema(ref_template="#/components/schemas/{model}")
+                )
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def serve(solution: Solution[Any], settings: Settings | None = None) -> None:

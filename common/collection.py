@@ -36,6 +36,9 @@ from common.vector_store import VectorIndex, VectorStore
 
 log = logging.getLogger(__name__)
 
+# Milvus answers at most 16,384 results per search.
+MAX_RESULTS = 16_384
+
 
 def content_id(key: str | bytes) -> int:
     """A stable positive 63-bit id derived from an item's content key."""
@@ -206,6 +209,22 @@ class Collection:
         return [
             [Match(h.id, h.score, records[h.id]) for h in row if h.id in records] for row in hits
         ]
+
+    def search_above(
+        self, vector: Any, min_score: float, limit: int = MAX_RESULTS
+    ) -> tuple[list[Match], bool]:
+        """Every match scoring at least ``min_score`` (up to ``limit``); and whether it was cut.
+
+        Asks for 64 results, then four times more while the last one still qualifies.
+        """
+        k = min(64, limit)
+        while True:
+            matches = self.search([vector], k)[0]
+            if len(matches) < k or matches[-1].score < min_score or k >= limit:
+                break
+            k = min(k * 4, limit)
+        kept = [m for m in matches if m.score >= min_score]
+        return kept, len(kept) >= limit
 
     def get(self, item_id: int) -> dict[str, Any]:
         record = self._records.fetch(self.table, [item_id]).get(item_id)

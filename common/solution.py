@@ -54,6 +54,8 @@ class Solution(Generic[T]):
     # add and load routes and switch the standard ones off.
     json_items: bool = True
     standard_loads: bool = True
+    # How to read ``sample_file`` when it is not one of ``parsers`` (e.g. a folder of images).
+    sample_parser: Callable[[Settings], Parser[T]] | None = None
     openapi_tags: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
 
     def parser_for(self, suffix: str) -> Parser[T] | None:

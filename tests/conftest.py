@@ -5,18 +5,24 @@ import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 from pymilvus import MilvusClient
 from sqlalchemy import MetaData, create_engine
 
+from common.settings import Settings
+from solutions.image_search.app import SOLUTION as IMAGE_SOLUTION
+from solutions.image_search.encoder import EfficientNetLite0Encoder
+from solutions.image_search.settings import ImageSettings
 from solutions.qa_chatbot.app import SOLUTION, create_app
 from solutions.qa_chatbot.encoder import MiniLMEncoder
 from solutions.qa_chatbot.settings import QASettings
 from tests.backends import MilvusServer, MySQLBackend, provision_mysql
 
 ROOT = Path(__file__).resolve().parents[1]
+S = TypeVar("S", bound=Settings)
 
 
 @dataclass(frozen=True)
@@ -61,17 +67,19 @@ def provide_backend(name: str, request: pytest.FixtureRequest, workdir: Path) ->
     return Backend("server", server.uri, mysql.url)
 
 
-def make_settings(backend: Backend, workdir: Path) -> QASettings:
+def make_settings(backend: Backend, workdir: Path, model: type[S] = QASettings, **extra: Any) -> S:
     root = workdir / "imports"
     root.mkdir(exist_ok=True)
-    return QASettings(
-        milvus_uri=backend.milvus_uri,
-        sql_url=backend.sql_url,
-        upload_dir=workdir / "uploads",
-        data_roots=[root],
-        max_upload_bytes=2 * 1024 * 1024,
-        load_sample_data=False,
-    )
+    values: dict[str, Any] = {
+        "milvus_uri": backend.milvus_uri,
+        "sql_url": backend.sql_url,
+        "upload_dir": workdir / "uploads",
+        "media_dir": workdir / "media",
+        "data_roots": [root],
+        "max_upload_bytes": 2 * 1024 * 1024,
+        "load_sample_data": False,
+    }
+    return model(**{**values, **extra})
 
 
 @pytest.fixture(params=["lite", "server"])
@@ -115,4 +123,35 @@ def shared_qa(
     settings = make_settings(provide_backend(request.param, request, workdir), workdir)
     solution = dataclasses.replace(SOLUTION, load_encoder=lambda _settings: minilm)
     with TestClient(create_app(solution, settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def efficientnet(tmp_path_factory: pytest.TempPathFactory) -> EfficientNetLite0Encoder:
+    """The real image encoder (ONNX Runtime), exported once for the whole session."""
+    return EfficientNetLite0Encoder(cache_dir=tmp_path_factory.mktemp("models"))
+
+
+def image_app(settings: ImageSettings, encoder: EfficientNetLite0Encoder) -> TestClient:
+    solution = dataclasses.replace(IMAGE_SOLUTION, load_encoder=lambda _settings: encoder)
+    return TestClient(create_app(solution, settings))
+
+
+@pytest.fixture(scope="module", params=["lite", "server"])
+def shared_images(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    efficientnet: EfficientNetLite0Encoder,
+) -> Iterator[TestClient]:
+    """One image search app for a whole module, per backend pair."""
+    workdir = tmp_path_factory.mktemp(f"images-{request.param}")
+    backend = provide_backend(request.param, request, workdir)
+    settings = make_settings(
+        backend,
+        workdir,
+        ImageSettings,
+        max_upload_bytes=8 * 1024 * 1024,
+        image_max_pixels=40_000_000,
+    )
+    with image_app(settings, efficientnet) as client:
         yield client

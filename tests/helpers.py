@@ -64,3 +64,24 @@ def sse_events(client: TestClient, url: str) -> list[tuple[str, dict[str, Any]]]
                 if event == "end":
                     break
     return events
+
+
+def assert_documented(client: TestClient) -> None:
+    """Every operation has a summary, JSON bodies have examples, errors use ErrorResponse."""
+    spec = client.get("/openapi.json").json()
+    assert spec["info"]["description"].strip()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), (method, path)
+            if "requestBody" in operation and "json" in str(operation["requestBody"]):
+                schema = json.dumps(operation["requestBody"])
+                ref = schema.split('"$ref": "#/components/schemas/')[-1].split('"')[0]
+                assert (
+                    "example" in json.dumps(spec["components"]["schemas"].get(ref, {}))
+                    or "example" in schema
+                ), (method, path)
+            errors = [code for code in operation["responses"] if code.startswith(("4", "5"))]
+            for code in errors:
+                content = json.dumps(operation["responses"][code])
+                assert "ErrorResponse" in content or code == "503", (method, path, code)
+    assert "HTTPValidationError" not in json.dumps(spec)  # 422s document the real body

@@ -9,14 +9,17 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from solutions.image_search.settings import ImageSettings
 from solutions.qa_chatbot.settings import QASettings
 
 ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = {"qa_chatbot": QASettings, "image_search": ImageSettings}
 STACKS = sorted((ROOT / "docker").glob("*/compose.yaml"))
 
 
 @pytest.mark.parametrize("compose_file", STACKS, ids=lambda p: p.parent.name)
 def test_compose_stack(compose_file: Path) -> None:
+    assert len(STACKS) == len(SETTINGS)
     compose = yaml.safe_load(compose_file.read_text())
     services = compose["services"]
     for name, service in services.items():
@@ -26,7 +29,7 @@ def test_compose_stack(compose_file: Path) -> None:
         assert "ipv4_address" not in str(service) and "networks" not in service, name
     app = services["app"]
     env = app["environment"]
-    settings_fields = set(QASettings.model_fields)
+    settings_fields = set(SETTINGS[compose_file.parent.name].model_fields)
     for key in env:
         assert key.startswith("SEARCH_") and key[7:].lower() in settings_fields, key
     milvus = urlsplit(env["SEARCH_MILVUS_URI"])

@@ -1,0 +1,1 @@
+"""Reverse image search: find stored images that look like a query image."""

@@ -1,0 +1,7 @@
+"""Run the reverse image search alone: ``python -m solutions.image_search``."""
+
+from common.app import serve
+from solutions.image_search.app import SOLUTION
+
+if __name__ == "__main__":
+    serve(SOLUTION)
