@@ -120,9 +120,9 @@ def main() -> None:
                 )
                 client = stack.enter_context(running_app("solutions.image_search", env))
                 start = time.perf_counter()
-                job = client.post(
-                    "/collections/set/loads/path", json={"path": str(paths[0].parent)}
-                ).json()
+                response = client.post("/collections/set/loads/path", json={"path": "set"})
+                response.raise_for_status()
+                job = response.json()
                 job = wait_for_job(client, job["id"])
                 rate = job["added"] / (time.perf_counter() - start)
                 assert job["added"] == args.images, job

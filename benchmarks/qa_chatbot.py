@@ -99,6 +99,8 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
         f"python {platform.python_version()}\n"
     )
+    rate = encoder_alone(questions)
+    print(f"encoder alone (all-MiniLM-L6-v2, torch, batch 64): {rate:.0f} questions/s\n")
     print(
         "| backends | sample load (pairs/s) | generated load (pairs/s) | encode share | "
         "202 answered in | ask p50 | ask p95 |"

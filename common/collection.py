@@ -136,6 +136,9 @@ class Collection:
                 # Another writer stored some of these ids since we looked; treat them as
                 # duplicates rather than failing the batch.
                 return self._add_one_by_one(new, duplicates)
+            except Exception:
+                self._delete_files(ids)
+                raise
             self._write_vectors(new)
             return ids, duplicates
 
@@ -195,6 +198,10 @@ class Collection:
         if not path.is_file():
             raise NotFound(f"item {item_id} has no {kind}")
         return path
+
+    def flush(self) -> None:
+        """After a bulk load: make the new vectors searchable through the index."""
+        self._vectors.flush(self.physical)
 
     def search(
         self,

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -259,15 +259,13 @@ class JobRunner:
             max_workers=1, thread_name_prefix=f"jobs-{store.namespace}"
         )
         self._cancel: dict[str, threading.Event] = {}
-        self._futures: dict[str, Future[None]] = {}
 
     def submit(
         self, collection: str, source: str, work: Work, cleanup: Callable[[], None] | None = None
     ) -> Job:
         job_id = self.store.create(collection, source)
-        self._futures = {k: f for k, f in self._futures.items() if not f.done()}
         self._cancel[job_id] = threading.Event()
-        self._futures[job_id] = self._executor.submit(self._run, job_id, work, cleanup)
+        self._executor.submit(self._run, job_id, work, cleanup)
         return self.store.get(job_id)
 
     def cancel(self, job_id: str) -> Job:
@@ -290,9 +288,11 @@ class JobRunner:
         return job
 
     def shutdown(self) -> None:
-        for event in self._cancel.values():
+        """Cancel every job: a running one stops between batches, queued ones end at once
+        (each still records "cancelled" and removes its upload)."""
+        for event in list(self._cancel.values()):
             event.set()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._executor.shutdown(wait=True)
 
     def _run(self, job_id: str, work: Work, cleanup: Callable[[], None] | None) -> None:
         cancel = self._cancel[job_id]

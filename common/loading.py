@@ -6,6 +6,7 @@ skipped before encoding, which makes re-running a load cheap as well as harmless
 """
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,6 +18,7 @@ from common.collection import Collection, Entry, content_id
 from common.jobs import JobContext
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,21 +103,29 @@ def run_load(
 ) -> None:
     """Load parsed items into a collection, reporting progress and item errors to the job."""
     seen: set[int] = set()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as storer:
-        pending: Future[None] | None = None
-        iterator = iter(items)
-        while True:
-            context.check_cancelled()
-            with context.timed("parse"):
-                batch = next(batched(iterator, batch_size), None)
-            if batch is None:
-                break
-            entries = _encode_new(context, collection, batch, codec, seen)
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as storer:
+            pending: Future[None] | None = None
+            iterator = iter(items)
+            while True:
+                context.check_cancelled()
+                with context.timed("parse"):
+                    batch = next(batched(iterator, batch_size), None)
+                if batch is None:
+                    break
+                entries = _encode_new(context, collection, batch, codec, seen)
+                if pending is not None:
+                    pending.result()
+                pending = storer.submit(_store, context, collection, entries) if entries else None
             if pending is not None:
                 pending.result()
-            pending = storer.submit(_store, context, collection, entries) if entries else None
-        if pending is not None:
-            pending.result()
+    finally:
+        # Also after a cancel or a failure: what was stored should be searched quickly.
+        with context.timed("flush"):
+            try:
+                collection.flush()
+            except Exception:
+                log.exception("flushing %s failed", collection.physical)
 
 
 def _encode_new(

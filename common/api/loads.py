@@ -13,7 +13,7 @@ from common.errors import InvalidInput, NotFound, UnsupportedMediaType
 from common.files import remove_quietly, resolve_under_roots, store_upload
 from common.http import ErrorResponse
 from common.jobs import Job, JobContext
-from common.loading import run_load
+from common.loading import prefetch, run_load
 from common.solution import Parser, Solution
 
 ACCEPTED = "The load is accepted; follow it at `Location` (`GET /jobs/{id}`) or its `/events`."
@@ -58,7 +58,9 @@ def start_load(context: AppContext, name: str, source: LoadSource) -> Job:
         # Created here, not in the request: on a Milvus server that takes seconds.
         collection = context.collections.get_or_create(name)
         job.set_total(source.parser.count(source.path))
-        run_load(job, collection, source.parser.parse(source.path), codec, batch_size)
+        # Reading (decoding images, parsing rows) runs ahead on its own thread.
+        items = prefetch(source.parser.parse(source.path), ahead=2 * batch_size)
+        run_load(job, collection, items, codec, batch_size)
 
     return context.runner.submit(name, source.label, work, source.discard)
 
