@@ -23,6 +23,7 @@ from common.http import (
     ErrorBody,
     ErrorResponse,
     RequestContextMiddleware,
+    UnexpectedErrorMiddleware,
     configure_logging,
     install_error_handlers,
 )
@@ -61,11 +62,6 @@ async def start_app(
 ) -> AppContext:
     """Load the encoder, connect, recover from any crash, queue the sample on first start."""
     encoder = await run_in_threadpool(solution.load_encoder, settings)
-    if encoder.dim != solution.spec.index.dim:
-        raise RuntimeError(
-            f"{encoder.name} makes {encoder.dim}-d vectors but the collections "
-            f"of {solution.namespace} are declared {solution.spec.index.dim}-d"
-        )
     own_storage = storage is None
     storage = storage or await run_in_threadpool(open_storage, settings)
     try:
@@ -94,7 +90,15 @@ async def start_app(
 def _prepare(
     solution: Solution[Any], settings: Settings, storage: Storage, encoder: Encoder
 ) -> AppContext:
-    collections = Collections(storage, solution.namespace, solution.spec)
+    spec, mode = solution.spec, ""
+    if solution.configure is not None:
+        spec, mode = solution.configure(encoder, storage.vectors.capabilities)
+    if encoder.dim != spec.index.dim:
+        raise RuntimeError(
+            f"{encoder.name} makes {encoder.dim}-d vectors but the collections "
+            f"of {solution.namespace} are declared {spec.index.dim}-d"
+        )
+    collections = Collections(storage, solution.namespace, spec)
     collections.recover()
     job_store = JobStore(storage.records.engine, solution.namespace)
     interrupted = job_store.fail_interrupted()
@@ -108,6 +112,7 @@ def _prepare(
         encoder=encoder,
         jobs=job_store,
         runner=JobRunner(job_store),
+        mode=mode,
     )
 
 
@@ -122,13 +127,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
-        context = await start_app(solution, settings, storage)
+        # A launcher serving several apps in one process hands them one shared storage.
+        shared = storage or getattr(app.state, "shared_storage", None)
+        context = await start_app(solution, settings, shared)
         app.state.context = context
         try:
             yield
         finally:
             await run_in_threadpool(context.runner.shutdown)
-            if storage is None:
+            if shared is None:
                 context.storage.close()
 
     app = FastAPI(
@@ -140,6 +147,7 @@ def create_app(
     )
     install_error_handlers(app)
     document_errors(app)
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -183,13 +191,20 @@ def document_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def quiet_openmp() -> None:
+    """Before PyTorch or FAISS load: stop their OpenMP threads spin-waiting.
+
+    PyTorch and Milvus Lite's FAISS each bring an OpenMP runtime; with the default
+    spin-waiting their idle threads steal the cores the other one is computing on.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def serve(solution: Solution[Any], settings: Settings | None = None) -> None:
     """Run one app alone with uvicorn (``python -m solutions.<name>``)."""
     settings = settings or solution.settings_model()
     configure_logging(settings.log_level)
-    # PyTorch and Milvus Lite's FAISS each bring an OpenMP runtime; with the default
-    # spin-waiting their idle threads steal the cores the other one is computing on.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    quiet_openmp()
     uvicorn.run(
         create_app(solution, settings), host=settings.host, port=settings.port, log_config=None
     )

@@ -178,9 +178,13 @@ def zip_members(
     max_total_bytes: int,
     max_members: int,
     suffixes: tuple[str, ...],
+    max_member_bytes: int | None = None,
     max_directory_bytes: int = MAX_DIRECTORY_BYTES,
 ) -> Iterator[Parsed[bytes]]:
     """Yield each file's bytes under its name in the archive, or why it was not read.
+
+    A member larger than ``max_member_bytes`` is one item error (reading stops at the cap,
+    so a bomb member costs at most that much memory); the next members are still read.
 
     Folders, ``__MACOSX/`` and dotfiles are skipped without a word. Each other member counts
     towards ``max_members``; once that many were yielded, or the bytes read so far would pass
@@ -208,10 +212,14 @@ def zip_members(
             if refusal is not None:
                 yield Parsed(name, error=refusal)
                 continue
+            member_cap = min(remaining, max_member_bytes or remaining)
             try:
-                data = _read_capped(archive, info, remaining)
+                data = _read_capped(archive, info, member_cap)
             except MEMBER_ERRORS as error:
                 yield Parsed(name, error=f"the file is corrupt in the archive: {error}")
+                continue
+            if data is None and member_cap < remaining:
+                yield Parsed(name, error=f"the file unpacks to more than {member_cap} bytes")
                 continue
             if data is None:
                 yield Parsed(

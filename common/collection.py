@@ -103,6 +103,9 @@ class Collection:
         self.spec = spec
         self.table: Table = storage.records.table(physical, spec.fields)
         self._write_lock = threading.Lock()
+        # Bumped by every add and delete in this process: lets an app cache what it derives
+        # from the whole collection (e.g. a substructure screen) and know when it is stale.
+        self.version = 0
 
     @property
     def _vectors(self) -> VectorStore:
@@ -112,9 +115,10 @@ class Collection:
     def _records(self) -> RecordStore:
         return self.storage.records
 
-    def known_ids(self, ids: Sequence[int]) -> set[int]:
-        """Which ids are already stored in any state (used to skip duplicates before encoding)."""
-        return self._records.existing_ids(self.table, list(ids))
+    def stored_ids(self, ids: Sequence[int]) -> set[int]:
+        """Which ids are stored and searchable (used to skip duplicates before encoding)."""
+        states = self._records.states(self.table, list(ids))
+        return {i for i, state in states.items() if state == READY}
 
     def add(self, entries: Sequence[Entry]) -> tuple[list[int], list[int]]:
         """Store entries; return (added ids, duplicate ids). Duplicates are left as they are."""
@@ -122,25 +126,30 @@ class Collection:
         for entry in entries:
             unique.setdefault(entry.id, entry)
         with self._write_lock:
-            existing = self.known_ids(list(unique))
-            new = [e for i, e in unique.items() if i not in existing]
-            duplicates = [e.id for e in entries if e.id in existing or unique[e.id] is not e]
+            states = self._records.states(self.table, list(unique))
+            # Left by a write that failed and could not be rolled back (a backend was down):
+            # not a duplicate, but debris to clear before writing the item again.
+            stale = [i for i, state in states.items() if state != READY]
+            if stale:
+                self._remove(stale)
+            stored = {i for i, state in states.items() if state == READY}
+            new = [e for i, e in unique.items() if i not in stored]
+            duplicates = [e.id for e in entries if e.id in stored or unique[e.id] is not e]
             if not new:
                 return [], duplicates
-            ids = [e.id for e in new]
-            rows = [{"id": e.id, **e.record} for e in new]
-            self._write_files(new)
             try:
-                self._records.insert_pending(self.table, rows)
+                self._write_files(new)
+                self._records.insert_pending(self.table, [{"id": e.id, **e.record} for e in new])
             except IntegrityError:
                 # Another writer stored some of these ids since we looked; treat them as
                 # duplicates rather than failing the batch.
                 return self._add_one_by_one(new, duplicates)
             except Exception:
-                self._delete_files(ids)
+                self._undo([e.id for e in new], files_only=True)
                 raise
             self._write_vectors(new)
-            return ids, duplicates
+            self.version += 1
+            return [e.id for e in new], duplicates
 
     def _add_one_by_one(
         self, entries: list[Entry], duplicates: list[int]
@@ -154,6 +163,7 @@ class Collection:
                 continue
             self._write_vectors([entry])
             added.append(entry.id)
+        self.version += 1
         return added, duplicates
 
     def _write_vectors(self, entries: Sequence[Entry]) -> None:
@@ -172,10 +182,31 @@ class Collection:
             self._records.set_state(self.table, ids, READY)
         except Exception:
             log.exception("storing %d vectors in %s failed; rolling back", len(ids), self.physical)
-            self._vectors.delete(self.physical, ids)
-            self._records.delete_rows(self.table, ids)
-            self._delete_files(ids)
+            self._undo(ids)
             raise
+
+    def _remove(self, ids: Sequence[int]) -> None:
+        """Delete ids from both stores and their files, in the safe order."""
+        self._vectors.delete(self.physical, ids)
+        self._records.delete_rows(self.table, ids)
+        self._delete_files(ids)
+
+    def _undo(self, ids: Sequence[int], *, files_only: bool = False) -> None:
+        """Best-effort rollback: each step runs even if an earlier one fails (a backend may be
+        down); whatever is left stays marked pending, and the next add of the same item or
+        the next start clears it."""
+        steps = [lambda: self._delete_files(ids)]
+        if not files_only:
+            steps = [
+                lambda: self._vectors.delete(self.physical, ids),
+                lambda: self._records.delete_rows(self.table, ids),
+                *steps,
+            ]
+        for step in steps:
+            try:
+                step()
+            except Exception:
+                log.warning("rollback step failed for %d ids of %s", len(ids), self.physical)
 
     def _write_files(self, entries: Sequence[Entry]) -> None:
         media = self.storage.media
@@ -222,16 +253,22 @@ class Collection:
     ) -> tuple[list[Match], bool]:
         """Every match scoring at least ``min_score`` (up to ``limit``); and whether it was cut.
 
-        Asks for 64 results, then four times more while the last one still qualifies.
+        Asks Milvus for 64 results, then four times more while the last one still qualifies.
         """
         k = min(64, limit)
         while True:
-            matches = self.search([vector], k)[0]
-            if len(matches) < k or matches[-1].score < min_score or k >= limit:
+            hits = self._vectors.search(self.physical, self.spec.index, [vector], k)[0]
+            if len(hits) < k or hits[-1].score < min_score or k >= limit:
                 break
             k = min(k * 4, limit)
-        kept = [m for m in matches if m.score >= min_score]
-        return kept, len(kept) >= limit
+        qualifying = [hit for hit in hits if hit.score >= min_score]
+        records = self._records.fetch(self.table, [hit.id for hit in qualifying])
+        matches = [Match(h.id, h.score, records[h.id]) for h in qualifying if h.id in records]
+        return matches, len(qualifying) >= limit
+
+    def records(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Searchable items' records by id (missing ids are left out)."""
+        return self._records.fetch(self.table, list(ids))
 
     def get(self, item_id: int) -> dict[str, Any]:
         record = self._records.fetch(self.table, [item_id]).get(item_id)
@@ -246,6 +283,10 @@ class Collection:
             raise NotFound(f"no vector for item {item_id} in collection {self.name!r}")
         return found[item_id]
 
+    def scan(self, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+        """``(id, *columns)`` of every searchable item, for apps that screen a whole collection."""
+        return self._records.scan(self.table, columns)
+
     def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
         return self._records.page(self.table, offset, limit)
 
@@ -255,12 +296,11 @@ class Collection:
     def delete(self, ids: Sequence[int]) -> list[int]:
         """Delete the given ids; return those that existed."""
         with self._write_lock:
-            present = sorted(self.known_ids(list(ids)))
+            present = sorted(self._records.existing_ids(self.table, list(ids)))
             if present:
                 self._records.set_state(self.table, present, DELETING)
-                self._vectors.delete(self.physical, present)
-                self._records.delete_rows(self.table, present)
-                self._delete_files(present)
+                self._remove(present)
+                self.version += 1
             return present
 
     def recover(self) -> int:
@@ -270,13 +310,13 @@ class Collection:
                 self.table, DELETING
             )
             if stale:
-                self._vectors.delete(self.physical, stale)
-                self._records.delete_rows(self.table, stale)
+                self._remove(stale)
                 log.warning("recovered %s: removed %d interrupted items", self.physical, len(stale))
             media = self.storage.media
             if media is not None:  # files written just before a crash, with no row
                 orphans = media.item_ids(self.physical) - self._records.all_ids(self.table)
                 media.delete(self.physical, orphans)
+                media.remove_partial_writes(self.physical)
             return len(stale)
 
 

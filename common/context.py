@@ -22,6 +22,7 @@ class AppContext:
     encoder: Encoder
     jobs: JobStore
     runner: JobRunner
+    mode: str = ""  # how this app searches on the connected Milvus, when that varies
 
 
 def get_context(request: Request) -> AppContext:
@@ -38,6 +39,12 @@ CollectionName = Annotated[
         description="Lower-case letters, digits and single underscores, starting with a letter.",
         examples=["faq"],
     ),
+]
+
+
+ItemId = Annotated[
+    int,
+    Path(ge=0, le=2**63 - 1, description="An item's id, as returned when it was stored."),
 ]
 
 

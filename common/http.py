@@ -66,6 +66,17 @@ def error_response(
     return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
 
 
+def url_for(request: Request, route: str, /, **path_params: Any) -> str:
+    """The absolute URL of one of this app's routes.
+
+    Unlike ``request.url_for``, which searches from the outermost app, this finds the route
+    in the app serving the request: when several apps are mounted in one process (the
+    launcher), each has its own ``get_job``.
+    """
+    path = request.scope.get("root_path", "") + str(request.app.url_path_for(route, **path_params))
+    return str(request.url.replace(path=path, query=None, fragment=None))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, error: AppError) -> JSONResponse:
@@ -109,10 +120,37 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("Milvus error: %s", error)
         return error_response(500, "internal_error", "internal error; see the server log")
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return error_response(500, "internal_error", "internal error; see the server log")
+
+class UnexpectedErrorMiddleware:
+    """The innermost layer: turn an unexpected exception into the error shape (500).
+
+    Installed as a middleware rather than an exception handler so that the response still
+    passes through the request-id and CORS layers (Starlette runs ``Exception`` handlers
+    outside every middleware).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error")
+            if started:
+                raise
+            response = error_response(500, "internal_error", "internal error; see the server log")
+            await response(scope, receive, send)
 
 
 class RequestContextMiddleware:

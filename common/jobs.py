@@ -311,9 +311,9 @@ class JobRunner:
         finally:
             if cleanup is not None:
                 cleanup()
-            self._cancel.pop(job_id, None)
         try:
             context.flush()
         finally:
             self.store.update(job_id, finished_at=utcnow(), **outcome)
+            self._cancel.pop(job_id, None)  # only now: a cancel before this still finds it
         log.info("job %s %s: %s", job_id, outcome["status"], context.counts)

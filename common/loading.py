@@ -147,7 +147,7 @@ def _encode_new(
             continue
         seen.add(item_id)
         fresh.append((item_id, parsed.value))
-    known = collection.known_ids([item_id for item_id, _ in fresh])
+    known = collection.stored_ids([item_id for item_id, _ in fresh])
     duplicates += len(known)
     fresh = [(item_id, value) for item_id, value in fresh if item_id not in known]
     context.count(duplicates=duplicates)

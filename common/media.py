@@ -46,5 +46,12 @@ class MediaStore:
             return set()
         return {int(p.name.split(".", 1)[0]) for p in folder.glob("*/*") if p.name[0].isdigit()}
 
+    def remove_partial_writes(self, physical: str) -> None:
+        """Temporary files a crash left half written (``.<name>.<random>``)."""
+        folder = self._folder(physical)
+        if folder.is_dir():
+            for partial in folder.glob("*/.*"):
+                partial.unlink(missing_ok=True)
+
     def drop(self, physical: str) -> None:
         shutil.rmtree(self._folder(physical), ignore_errors=True)

@@ -23,7 +23,7 @@ T = TypeVar("T", bound=BaseModel)
 
 BOM = b"\xef\xbb\xbf"
 HEAD_BYTES = 64 * 1024
-_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 def describe(error: ValidationError) -> str:
@@ -33,7 +33,7 @@ def describe(error: ValidationError) -> str:
     )
 
 
-def _head(path: Path) -> bytes:
+def file_head(path: Path) -> bytes:
     with path.open("rb") as file:
         head = file.read(HEAD_BYTES)
     if not head.strip():
@@ -43,7 +43,7 @@ def _head(path: Path) -> bytes:
     return head.removeprefix(BOM)
 
 
-def _first_line(head: bytes) -> str:
+def first_line(head: bytes) -> str:
     line = head.split(b"\n", 1)[0]
     try:
         return line.decode("utf-8")
@@ -51,7 +51,7 @@ def _first_line(head: bytes) -> str:
         raise InvalidInput(f"the file is not UTF-8 text: {error}") from error
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     """The whole file as text; invalid bytes survive as surrogates so rows can report them."""
     return path.read_bytes().removeprefix(BOM).decode("utf-8", errors="surrogateescape")
 
@@ -77,7 +77,7 @@ class CsvParser(Generic[T]):
         return [c.strip().lower() for c in next(csv.reader([header]), [])]
 
     def check(self, path: Path) -> None:
-        columns = self._columns(_first_line(_head(path)))
+        columns = self._columns(first_line(file_head(path)))
         missing = [c for c in self.required if c not in columns]
         if missing:
             raise InvalidInput(
@@ -90,7 +90,7 @@ class CsvParser(Generic[T]):
         return sum(1 for _ in self.parse(path))
 
     def parse(self, path: Path) -> Iterator[Parsed[T]]:
-        reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+        reader = csv.reader(io.StringIO(read_text(path), newline=""))
         try:
             columns = [c.strip().lower() for c in next(reader)]
         except StopIteration:
@@ -109,7 +109,7 @@ class CsvParser(Generic[T]):
             item, line = f"line {line + 1}", reader.line_num
             if not any(cell.strip() for cell in row):
                 continue  # blank lines are not items
-            bad = next((c for c, v in zip(columns, row, strict=False) if _NOT_UTF8.search(v)), None)
+            bad = next((c for c, v in zip(columns, row, strict=False) if NOT_UTF8.search(v)), None)
             if bad is not None:
                 yield Parsed(item, error=f"{bad}: the text is not valid UTF-8")
                 continue
@@ -129,7 +129,7 @@ class JsonLinesParser(Generic[T]):
         self.model = model
 
     def check(self, path: Path) -> None:
-        head = _head(path)
+        head = file_head(path)
         first = next(line for line in head.split(b"\n") if line.strip())
         try:
             value = json.loads(first.decode("utf-8"))
@@ -148,11 +148,14 @@ class JsonLinesParser(Generic[T]):
         return sum(1 for _ in self.parse(path))
 
     def parse(self, path: Path) -> Iterator[Parsed[T]]:
-        for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        # Only "\n" ends a line: JSON strings may hold U+2028 and other characters that
+        # str.splitlines() would also split on.
+        for number, raw in enumerate(read_text(path).split("\n"), start=1):
+            line = raw.removesuffix("\r")
             if not line.strip():
                 continue
             item = f"line {number}"
-            if _NOT_UTF8.search(line):
+            if NOT_UTF8.search(line):
                 yield Parsed(item, error="the text is not valid UTF-8")
                 continue
             try:

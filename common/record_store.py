@@ -146,6 +146,14 @@ class RecordStore:
                 found.update(connection.scalars(select(table.c.id).where(table.c.id.in_(part))))
         return found
 
+    def states(self, table: Table, ids: Sequence[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        with self.engine.connect() as connection:
+            for part in chunks(ids):
+                query = select(table.c.id, table.c.item_state).where(table.c.id.in_(part))
+                found.update({int(i): str(state) for i, state in connection.execute(query)})
+        return found
+
     def insert_pending(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         now = utcnow()
         with self.engine.begin() as connection:
@@ -188,6 +196,13 @@ class RecordStore:
                 {k: v for k, v in row.items() if k != "item_state"}
                 for row in connection.execute(query).mappings()
             ]
+
+    def scan(self, table: Table, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+        query = select(table.c.id, *(table.c[name] for name in columns)).where(
+            table.c.item_state == READY
+        )
+        with self.engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(query)]
 
     def count(self, table: Table) -> int:
         query = select(func.count()).select_from(table).where(table.c.item_state == READY)

@@ -12,6 +12,7 @@ from common.collection import CollectionSpec
 from common.encoder import Encoder
 from common.loading import ItemCodec, Parsed
 from common.settings import Settings
+from common.vector_store import Capabilities
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -54,6 +55,11 @@ class Solution(Generic[T]):
     # add and load routes and switch the standard ones off.
     json_items: bool = True
     standard_loads: bool = True
+    # Chooses the spec from what the connected Milvus can do (e.g. binary vectors on a
+    # server, a float fallback on Milvus Lite); returns it and a sentence saying which.
+    configure: Callable[[Encoder, Capabilities], tuple[CollectionSpec, str]] | None = None
+    # Modules the app needs; the launcher serves only apps whose modules are installed.
+    requires: tuple[str, ...] = ()
     # How to read ``sample_file`` when it is not one of ``parsers`` (e.g. a folder of images).
     sample_parser: Callable[[Settings], Parser[T]] | None = None
     openapi_tags: Sequence[Mapping[str, Any]] = field(default_factory=tuple)

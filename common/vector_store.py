@@ -9,6 +9,7 @@ message, what Lite cannot do instead of silently doing something weaker:
   back to check that the connected Milvus kept them.
 """
 
+import json
 import logging
 import uuid
 import warnings
@@ -126,7 +127,8 @@ class VectorStore:
         schema.add_field("vector", vector_type, dim=index.dim)
         for field_name, kind in index.filter_fields.items():
             if kind == "varchar":
-                schema.add_field(field_name, DataType.VARCHAR, max_length=512)
+                # Milvus counts bytes, apps count characters: room for 256 of any kind.
+                schema.add_field(field_name, DataType.VARCHAR, max_length=1024)
             else:
                 schema.add_field(field_name, DataType.INT64)
         self.client.create_collection(name, schema=schema)
@@ -274,7 +276,8 @@ def filter_expression(where: Mapping[str, str | int]) -> str:
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A Milvus string literal: JSON escaping covers quotes, backslashes, control characters."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _as_search_data(vectors: np.ndarray | Sequence[bytes], kind: VectorKind) -> list[Any]:

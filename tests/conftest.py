@@ -16,6 +16,8 @@ from common.settings import Settings
 from solutions.image_search.app import SOLUTION as IMAGE_SOLUTION
 from solutions.image_search.encoder import EfficientNetLite0Encoder
 from solutions.image_search.settings import ImageSettings
+from solutions.molecular_search.app import SOLUTION as MOLECULE_SOLUTION
+from solutions.molecular_search.settings import MoleculeSettings
 from solutions.qa_chatbot.app import SOLUTION, create_app
 from solutions.qa_chatbot.encoder import MiniLMEncoder
 from solutions.qa_chatbot.settings import QASettings
@@ -154,4 +156,16 @@ def shared_images(
         image_max_pixels=40_000_000,
     )
     with image_app(settings, efficientnet) as client:
+        yield client
+
+
+@pytest.fixture(scope="module", params=["lite", "server"])
+def shared_molecules(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """One molecular search app for a whole module, per backend pair."""
+    workdir = tmp_path_factory.mktemp(f"molecules-{request.param}")
+    backend = provide_backend(request.param, request, workdir)
+    settings = make_settings(backend, workdir, MoleculeSettings)
+    with TestClient(create_app(MOLECULE_SOLUTION, settings)) as client:
         yield client

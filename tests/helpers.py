@@ -9,10 +9,12 @@ from fastapi.testclient import TestClient
 from common.collection import Collection
 
 
-def wait_for_job(client: TestClient, job_id: str, timeout: float = 120) -> dict[str, Any]:
+def wait_for_job(
+    client: TestClient, job_id: str, timeout: float = 120, prefix: str = ""
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = client.get(f"/jobs/{job_id}").json()
+        job = client.get(f"{prefix}/jobs/{job_id}").json()
         if job["status"] in {"succeeded", "failed", "cancelled"}:
             return job
         time.sleep(0.05)

@@ -3,6 +3,7 @@
 import dataclasses
 import io
 import itertools
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,6 +105,15 @@ def test_jsonl_check_and_parse(tmp_path: Path) -> None:
     items = list(parser.parse(path))
     assert items[0].value is not None and items[0].item == "line 2"
     assert items[1].error is not None and "question" in items[1].error
+    # Only "\n" ends a line: U+2028 inside a JSON string is not a line break.
+    path.write_text(
+        json.dumps({"question": "a\u2028b?", "answer": "c"}, ensure_ascii=False)
+        + "\r\n"
+        + '{"question": "d?", "answer": "e"}\n',
+        encoding="utf-8",
+    )
+    items = list(parser.parse(path))
+    assert [i.item for i in items] == ["line 1", "line 2"] and all(i.value for i in items)
     path.write_text('["a list"]\n')
     with pytest.raises(InvalidInput):
         parser.check(path)
@@ -192,3 +202,28 @@ def test_prefetch_keeps_order_raises_errors_and_stops_early() -> None:
     settled = len(produced)
     time.sleep(0.2)
     assert len(produced) == settled <= 5 + 2 + 2  # the producer stopped
+
+
+def test_unexpected_errors_keep_the_shape_the_request_id_and_cors(
+    tmp_path: Path, qa_solution
+) -> None:  # type: ignore[no-untyped-def]
+    settings = QASettings(
+        milvus_uri=str(tmp_path / "m.db"),
+        sql_url=f"sqlite:///{tmp_path}/r.db",
+        load_sample_data=False,
+        cors_origins=["http://good.example"],
+    )
+    app = create_app(qa_solution, settings)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom", headers={"Origin": "http://good.example"})
+        assert response.status_code == 500
+        body = response.json()["error"]
+        assert body["code"] == "internal_error" and "a bug" not in body["message"]
+        assert response.headers["x-request-id"] == body["request_id"] != "-"
+        assert response.headers["access-control-allow-origin"] == "http://good.example"
+        assert client.get("/health/live").status_code == 200

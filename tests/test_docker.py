@@ -10,10 +10,15 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from solutions.image_search.settings import ImageSettings
+from solutions.molecular_search.settings import MoleculeSettings
 from solutions.qa_chatbot.settings import QASettings
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = {"qa_chatbot": QASettings, "image_search": ImageSettings}
+SETTINGS = {
+    "qa_chatbot": QASettings,
+    "image_search": ImageSettings,
+    "molecular_search": MoleculeSettings,
+}
 STACKS = sorted((ROOT / "docker").glob("*/compose.yaml"))
 
 

@@ -166,3 +166,34 @@ def test_rejected_requests_change_nothing(shared_images: TestClient, tmp_path: P
         assert response.status_code == status, (status, response.request.url, response.text)
         error_of(response)
     assert consistent(client) == before
+
+
+def test_links_and_odd_labels(shared_images: TestClient, tmp_path: Path) -> None:
+    client = shared_images
+    root = client.app.state.context.settings.data_roots[0]  # type: ignore[attr-defined]
+    outside = tmp_path / "secret.zip"
+    with zipfile.ZipFile(outside, "w") as zipped:
+        zipped.writestr("private.png", encoded(photos()["moon"]))
+    folder = root / "linked"
+    folder.mkdir()
+    (folder / "link.zip").symlink_to(outside)
+    (folder / "linked_folder").symlink_to(tmp_path)  # a link to a folder is not walked into
+    (folder / "real.png").write_bytes(encoded(photos()["clock"]))
+    job = client.post(
+        "/collections/links/loads/path", json={"path": "linked", "label": 'line\nbreak "q"'}
+    )
+    job = wait_for_job(client, job.json()["id"])
+    assert job["added"] == 1 and job["failed"] == 1, job
+    assert {e["reason"] for e in job["errors"]} == {"a symbolic link; links are not followed"}
+    query = {"file": ("q.png", encoded(photos()["clock"]))}
+    found = client.post(
+        "/collections/links/search", files=query, data={"label": 'line\nbreak "q"'}
+    ).json()["results"]
+    assert [r["filename"] for r in found] == ["real.png"]
+    assert (
+        client.post("/collections/links/search", files=query, data={"label": "line"}).json()[
+            "results"
+        ]
+        == []
+    )
+    consistent(client)

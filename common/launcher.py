@@ -1,0 +1,97 @@
+"""Every installed app in one process on one port, each under its own prefix.
+
+``/qa/...`` is the QA chatbot with its own ``/qa/docs``, ``/images/...`` the image search,
+and so on; ``/`` lists them. The apps share one storage (one Milvus connection, one SQL
+engine), created here and handed to each app's lifespan, which runs as usual.
+"""
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from importlib.util import find_spec
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from common.app import create_app, open_storage, quiet_openmp
+from common.http import configure_logging
+from common.settings import Settings
+from common.solution import Solution
+
+log = logging.getLogger(__name__)
+
+# The apps of this repository, by the module that declares each one's SOLUTION.
+APPS = ("solutions.qa_chatbot.app", "solutions.image_search.app", "solutions.molecular_search.app")
+
+
+class AppLink(BaseModel):
+    name: str
+    title: str
+    api: str
+    docs: str
+    redoc: str
+
+
+def installed(modules: Sequence[str] = APPS) -> Iterator[Solution[Any]]:
+    """The apps whose dependencies are installed (``scripts/install qa,image,molecules``)."""
+    for module in modules:
+        solution: Solution[Any] = importlib.import_module(module).SOLUTION
+        missing = [name for name in solution.requires if find_spec(name) is None]
+        if missing:
+            log.warning("not serving %s: missing %s", solution.title, ", ".join(missing))
+            continue
+        yield solution
+
+
+def create_site(solutions: Sequence[Solution[Any]], settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    apps = {solution.namespace: create_app(solution) for solution in solutions}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        storage = await run_in_threadpool(open_storage, settings)
+        try:
+            async with AsyncExitStack() as stack:
+                for app in apps.values():
+                    app.state.shared_storage = storage
+                    await stack.enter_async_context(app.router.lifespan_context(app))
+                yield
+        finally:
+            storage.close()
+
+    site = FastAPI(title="Search apps", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @site.get("/", summary="The apps served here")
+    async def index() -> list[AppLink]:
+        return [
+            AppLink(
+                name=prefix,
+                title=app.title,
+                api=f"/{prefix}/",
+                docs=f"/{prefix}/docs",
+                redoc=f"/{prefix}/redoc",
+            )
+            for prefix, app in apps.items()
+        ]
+
+    for prefix, app in apps.items():
+        site.mount(f"/{prefix}", app)
+    return site
+
+
+def serve() -> None:
+    """``python -m solutions``: every installed app on SEARCH_HOST:SEARCH_PORT."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    solutions = list(installed())
+    if not solutions:
+        raise SystemExit("no app is installed: run scripts/install qa,image")
+    quiet_openmp()
+    uvicorn.run(
+        create_site(solutions, settings), host=settings.host, port=settings.port, log_config=None
+    )

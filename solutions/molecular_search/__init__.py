@@ -1,0 +1,1 @@
+"""Molecular similarity search: find molecules like a query structure."""

@@ -1,0 +1,309 @@
+"""The molecular app's own routes: add, similarity, substructure, depictions, validation."""
+
+import threading
+from typing import Annotated, Any, Literal, cast
+from urllib.parse import urlencode
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from rdkit import Chem
+
+from common.collection import Collection, Entry, content_id
+from common.context import AppContext, CollectionName, Context, ExistingCollection, ItemId
+from common.errors import Conflict, InvalidInput
+from common.http import ErrorResponse, url_for
+from solutions.molecular_search import chem
+from solutions.molecular_search.items import PATTERN_BITS, molecule_codec
+from solutions.molecular_search.settings import MoleculeSettings
+from solutions.molecular_search.sources import MoleculeRow
+
+router = APIRouter(tags=["molecules"])
+UNKNOWN = {404: {"model": ErrorResponse, "description": "Unknown collection or item."}}
+INVALID = {422: {"model": ErrorResponse, "description": "Invalid SMILES/SMARTS (RDKit's reason)."}}
+Smiles = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=chem.MAX_TEXT_LENGTH,
+        description="A SMILES string.",
+        examples=["CC(=O)Oc1ccccc1C(=O)O"],
+    ),
+]
+
+
+class NewMolecule(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"smiles": "CC(=O)Oc1ccccc1C(=O)O", "name": "Aspirin", "id": "my-001"}]
+        }
+    )
+
+    smiles: Smiles
+    name: str = Field("", max_length=300)
+    id: str = Field("", max_length=200, description="Your own identifier, if any.")
+
+
+class SimilarityQuery(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"smiles": "CC(=O)Oc1ccccc1C(=O)O", "top_k": 10, "min_similarity": 0.3}]
+        }
+    )
+
+    smiles: Smiles
+    top_k: int = Field(10, ge=1, le=100)
+    min_similarity: float = Field(0.0, ge=0.0, le=1.0, description="Tanimoto, 0 to 1.")
+
+
+class SubstructureQuery(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"query": "c1ccccc1C(=O)O", "syntax": "smarts", "limit": 50}]
+        }
+    )
+
+    query: Annotated[str, Field(min_length=1, max_length=chem.MAX_TEXT_LENGTH)]
+    syntax: Literal["smarts", "smiles"] = Field(
+        "smarts", description="SMARTS (default; plain SMILES are valid SMARTS too) or SMILES."
+    )
+    limit: int = Field(100, ge=1, le=1000, description="Stop after this many matches.")
+
+
+class Validation(BaseModel):
+    valid: bool
+    canonical_smiles: str | None
+    reason: str | None = Field(description="RDKit's reason when the SMILES is invalid.")
+
+
+class MoleculeHit(BaseModel):
+    id: str
+    similarity: float | None = Field(None, description="Exact Tanimoto to the query.")
+    smiles: str
+    name: str
+    source_id: str
+    depiction_url: str
+    atoms: list[int] = Field(default_factory=list, description="Matched atoms (substructure).")
+
+
+class SimilarityResults(BaseModel):
+    mode: str
+    results: list[MoleculeHit]
+
+
+class SubstructureResults(BaseModel):
+    screened: int = Field(description="Molecules that passed the fingerprint screen.")
+    results: list[MoleculeHit] = Field(description="Verified matches, in load order.")
+    truncated: bool = Field(description="True if `limit` matches were found before the end.")
+
+
+def _settings(context: AppContext) -> MoleculeSettings:
+    return cast(MoleculeSettings, context.settings)
+
+
+def _parse(text: str, syntax: str = "smiles") -> Chem.Mol:
+    try:
+        return chem.parse_smarts(text) if syntax == "smarts" else chem.parse_smiles(text)
+    except chem.InvalidMolecule as error:
+        raise InvalidInput(f"invalid {syntax.upper()}: {error}") from error
+
+
+def _hit(
+    request: Request,
+    collection: Collection,
+    item_id: int,
+    record: dict[str, Any],
+    similarity: float | None = None,
+    atoms: tuple[int, ...] = (),
+    highlight: str | None = None,
+) -> MoleculeHit:
+    url = url_for(request, "get_depiction", name=collection.name, item_id=str(item_id))
+    if highlight:
+        url += "?" + urlencode({"highlight": highlight})
+    return MoleculeHit(
+        id=str(item_id),
+        similarity=similarity,
+        smiles=record["smiles"],
+        name=record["name"],
+        source_id=record["source_id"],
+        depiction_url=url,
+        atoms=list(atoms),
+    )
+
+
+class ValidationRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"smiles": "c1ccccc1O"}]})
+
+    smiles: str = Field(max_length=100_000)
+
+
+@router.post("/molecules/validate", summary="Is this SMILES valid? (for input as you type)")
+async def validate(body: ValidationRequest) -> Validation:
+    try:
+        mol = await run_in_threadpool(chem.parse_smiles, body.smiles)
+    except chem.InvalidMolecule as error:
+        return Validation(valid=False, canonical_smiles=None, reason=str(error))
+    return Validation(valid=True, canonical_smiles=chem.canonical_smiles(mol), reason=None)
+
+
+@router.post(
+    "/collections/{name}/items",
+    status_code=201,
+    responses={
+        409: {"model": ErrorResponse, "description": "The same structure is stored."},
+        **INVALID,
+    },
+    summary="Add one molecule (creates the collection if needed)",
+)
+async def add_molecule(
+    name: CollectionName, body: NewMolecule, context: Context, request: Request
+) -> MoleculeHit:
+    mol = await run_in_threadpool(_parse, body.smiles)
+    smiles = chem.canonical_smiles(mol)
+    row = MoleculeRow(smiles=smiles, name=body.name or body.id, source_id=body.id, mol=mol)
+    codec = molecule_codec(context.encoder)
+    item_id = content_id(smiles)
+
+    def add() -> tuple[Collection, dict[str, Any]]:
+        collection = context.collections.get_or_create(name)
+        if collection.stored_ids([item_id]):
+            raise Conflict(f"this structure is already stored as id {item_id}")
+        entry = Entry(item_id, codec.encode([row])[0], codec.record(row))
+        if not collection.add([entry])[0]:
+            raise Conflict(f"this structure is already stored as id {item_id}")
+        return collection, collection.get(item_id)
+
+    collection, record = await run_in_threadpool(add)
+    return _hit(request, collection, item_id, record)
+
+
+@router.post(
+    "/collections/{name}/similar",
+    responses={**UNKNOWN, **INVALID},
+    summary="The molecules most similar to a SMILES, by Tanimoto",
+)
+async def similar(
+    body: SimilarityQuery, collection: ExistingCollection, context: Context, request: Request
+) -> SimilarityResults:
+    mol = await run_in_threadpool(_parse, body.smiles)
+    settings = _settings(context)
+
+    def search() -> list[tuple[float, int, dict[str, Any]]]:
+        query = chem.morgan_bits(mol, context.encoder.spec)  # type: ignore[attr-defined]
+        vector = context.encoder.encode([MoleculeRow("", "", "", mol)])  # type: ignore[arg-type]
+        binary = collection.spec.index.kind == "binary"
+        pool = body.top_k if binary else max(50, body.top_k * settings.mol_pool)
+        matches = collection.search(vector, pool)[0]
+        if not matches:
+            return []
+        exact = chem.tanimoto(query, [m.record["morgan"] for m in matches])
+        ranked = sorted(zip(exact.tolist(), matches, strict=True), key=lambda p: -p[0])
+        return [
+            (score, m.id, m.record)
+            for score, m in ranked[: body.top_k]
+            if score >= body.min_similarity
+        ]
+
+    found = await run_in_threadpool(search)
+    return SimilarityResults(
+        mode=context.mode,
+        results=[
+            _hit(request, collection, item_id, record, similarity=round(score, 4))
+            for score, item_id, record in found
+        ],
+    )
+
+
+class _Screen:
+    """What the substructure screen needs of a collection, kept until the collection changes."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[int, np.ndarray, np.ndarray, list[str]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, collection: Collection) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        with self._lock:
+            cached = self._cache.get(id(collection))
+            if cached is None or cached[0] != collection.version:
+                rows = collection.scan(["pattern", "smiles"])
+                ids = np.array([r[0] for r in rows], dtype=np.int64)
+                patterns = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8)
+                cached = (
+                    collection.version,
+                    ids,
+                    patterns.reshape(len(rows), -1),
+                    [r[2] for r in rows],
+                )
+                self._cache[id(collection)] = cached
+            return cached[1], cached[2], cached[3]
+
+
+SCREENS = _Screen()
+
+
+@router.post(
+    "/collections/{name}/substructure",
+    responses={**UNKNOWN, **INVALID},
+    summary="Every molecule containing a substructure (SMARTS or SMILES)",
+)
+async def substructure(
+    body: SubstructureQuery, collection: ExistingCollection, request: Request
+) -> SubstructureResults:
+    query = await run_in_threadpool(_parse, body.query, body.syntax)
+
+    def run() -> tuple[int, list[tuple[int, tuple[int, ...]]], bool]:
+        ids, patterns, smiles = SCREENS.get(collection)
+        if not len(ids):
+            return 0, [], False
+        wanted = chem.pattern_bits(query, PATTERN_BITS)
+        passed = np.flatnonzero(chem.screen(wanted, [bytes(p) for p in patterns]))
+        found: list[tuple[int, tuple[int, ...]]] = []
+        for index in passed:
+            mol = Chem.MolFromSmiles(smiles[index])
+            if mol is not None and chem.has_substructure(mol, query):
+                found.append((int(ids[index]), chem.substructure_atoms(mol, query)))
+                if len(found) >= body.limit:
+                    return len(passed), found, True
+        return len(passed), found, False
+
+    screened, found, truncated = await run_in_threadpool(run)
+    records = await run_in_threadpool(collection.records, [i for i, _ in found])
+    hits = [
+        _hit(request, collection, i, records[i], atoms=atoms, highlight=body.query)
+        for i, atoms in found
+        if i in records
+    ]
+    return SubstructureResults(screened=screened, results=hits, truncated=truncated)
+
+
+@router.api_route(
+    "/collections/{name}/items/{item_id}/depiction",
+    methods=["GET", "HEAD"],
+    name="get_depiction",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, **UNKNOWN, **INVALID},
+    summary="A 2D drawing (SVG), with a substructure highlighted if asked",
+)
+async def depiction(
+    collection: ExistingCollection,
+    item_id: ItemId,
+    highlight: Annotated[
+        str | None,
+        Query(max_length=chem.MAX_TEXT_LENGTH, description="SMARTS or SMILES to highlight"),
+    ] = None,
+) -> Response:
+    record = await run_in_threadpool(collection.get, item_id)
+
+    def draw() -> str:
+        mol = _parse(record["smiles"])
+        atoms = chem.substructure_atoms(mol, _parse(highlight, "smarts")) if highlight else ()
+        return chem.depict_svg(mol, highlight=atoms)
+
+    svg = await run_in_threadpool(draw)
+    return Response(
+        svg,
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )

@@ -1,0 +1,60 @@
+"""One process serves every installed app, each under its own prefix with its own docs."""
+
+import dataclasses
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from common.launcher import create_site, installed
+from common.settings import Settings
+from tests.helpers import wait_for_job
+from tests.imagery import encoded, photos
+
+
+def test_one_process_serves_every_app(tmp_path: Path, monkeypatch, minilm, efficientnet) -> None:  # type: ignore[no-untyped-def]
+    for name, value in {
+        "SEARCH_MILVUS_URI": str(tmp_path / "milvus.db"),
+        "SEARCH_SQL_URL": f"sqlite:///{tmp_path / 'records.db'}",
+        "SEARCH_UPLOAD_DIR": str(tmp_path / "uploads"),
+        "SEARCH_MEDIA_DIR": str(tmp_path / "media"),
+        "SEARCH_LOAD_SAMPLE_DATA": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    solutions = list(installed())
+    assert [s.namespace for s in solutions] == ["qa", "images", "molecules"]
+    # The real encoders, loaded once for the test session, rather than a second copy of each.
+    encoders = {"qa": minilm, "images": efficientnet}
+    solutions = [
+        dataclasses.replace(s, load_encoder=lambda _settings, e=encoders[s.namespace]: e)
+        if s.namespace in encoders
+        else s
+        for s in solutions
+    ]
+    with TestClient(create_site(solutions, Settings())) as site:
+        links = site.get("/").json()
+        assert [link["docs"] for link in links] == ["/qa/docs", "/images/docs", "/molecules/docs"]
+        for link in links:
+            assert "text/html" in site.get(link["docs"]).headers["content-type"]
+            assert "text/html" in site.get(link["redoc"]).headers["content-type"]
+            spec = site.get(f"/{link['name']}/openapi.json").json()
+            assert spec["info"]["title"] == link["title"]
+        for prefix in ("qa", "images", "molecules"):  # the samples load on first start
+            job = site.get(f"/{prefix}/jobs").json()[0]
+            assert wait_for_job(site, job["id"], prefix=f"/{prefix}")["status"] == "succeeded"
+        answer = site.post("/qa/collections/faq/ask", json={"question": "what does nprobe do?"})
+        assert answer.json()["answered"]
+        found = site.post(
+            "/images/collections/photos/search",
+            files={"file": ("q.png", encoded(photos()["coffee"]))},
+        ).json()
+        top = found["results"][0]
+        assert top["filename"].endswith("coffee.jpg")
+        assert top["thumbnail_url"].startswith("http://testserver/images/collections/photos/")
+        assert site.get(top["thumbnail_url"]).status_code == 200
+        aspirin = {"smiles": "CC(=O)Oc1ccccc1C(=O)O"}
+        found = site.post("/molecules/collections/drugs/similar", json=aspirin).json()
+        assert found["results"][0]["name"] == "Aspirin"
+        for prefix in ("qa", "images", "molecules"):  # each app links to its own jobs
+            response = site.post(f"/{prefix}/collections/sample_again/loads/sample")
+            assert response.headers["location"].startswith(f"http://testserver/{prefix}/jobs/")
+        assert site.get("/qa/health/ready").json()["status"] == "ready"

@@ -1,0 +1,172 @@
+"""Molecular search end to end over HTTP on both backend pairs, checked against RDKit."""
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from rdkit import Chem, DataStructs
+from rdkit.Chem import rdFingerprintGenerator
+
+from solutions.molecular_search.app import SAMPLE
+from tests.helpers import error_of, snapshot, wait_for_job
+
+QUERIES = [
+    "CC(=O)Oc1ccccc1C(=O)O",  # aspirin
+    "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",  # caffeine
+    "CC(C)Cc1ccc(cc1)C(C)C(=O)O",  # ibuprofen
+    "CN1CCC[C@H]1c1cccnc1",  # nicotine
+    "O=C(O)c1ccccc1O",  # salicylic acid
+    "c1ccc2c(c1)[nH]c1ccccc12",  # carbazole
+    "CCN(CC)CC(=O)Nc1c(C)cccc1C",  # lidocaine
+    "NC(=O)c1cccnc1",  # nicotinamide
+]
+SUBSTRUCTURES = [
+    "c1ccccc1C(=O)[OX2H1]",
+    "[#6]S(=O)(=O)N",
+    "c1ccc2ncccc2c1",
+    "C1CCNCC1",
+    "[CX3](=O)[NX3;H2]",
+    "FC(F)(F)c",
+]
+
+
+def sample_molecules() -> dict[str, Chem.Mol]:
+    """Canonical SMILES -> molecule for every valid row of the file (what a load stores)."""
+    molecules = {}
+    with SAMPLE.open(newline="") as file:
+        for row in csv.DictReader(file):
+            mol = Chem.MolFromSmiles(row["smiles"])
+            if mol is not None:
+                molecules.setdefault(Chem.MolToSmiles(mol), mol)
+    return molecules
+
+
+@pytest.fixture(scope="module")
+def loaded(shared_molecules: TestClient) -> Iterator[tuple[TestClient, dict[str, Chem.Mol]]]:
+    client = shared_molecules
+    with SAMPLE.open("rb") as file:
+        response = client.post("/collections/drugs/loads", files={"file": ("drugs.csv", file)})
+    assert response.status_code == 202
+    job = wait_for_job(client, response.json()["id"], timeout=300)
+    molecules = sample_molecules()
+    assert job["status"] == "succeeded" and job["added"] == len(molecules), job
+    assert job["added"] + job["duplicates"] + job["failed"] == job["total"]
+    yield client, molecules
+
+
+def test_similarity_equals_rdkit_brute_force(loaded) -> None:  # type: ignore[no-untyped-def]
+    client, molecules = loaded
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    smiles = list(molecules)
+    fingerprints = [generator.GetFingerprint(molecules[s]) for s in smiles]
+    for query in QUERIES:
+        expected = DataStructs.BulkTanimotoSimilarity(
+            generator.GetFingerprint(Chem.MolFromSmiles(query)), fingerprints
+        )
+        best = sorted(zip(expected, smiles, strict=True), key=lambda p: -p[0])[:10]
+        response = client.post("/collections/drugs/similar", json={"smiles": query, "top_k": 10})
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert [r["similarity"] for r in results] == pytest.approx([s for s, _ in best], abs=1e-4)
+        tenth = best[-1][0]
+        for result in results:  # same molecules, up to ties at the 10th score
+            assert (
+                result["smiles"] in {s for score, s in best}
+                or abs(result["similarity"] - tenth) < 1e-4
+            ), (query, result)
+    mode = client.get("/health/ready").json()["mode"]
+    backend_is_lite = client.get("/health/ready").json()["milvus_mode"] == "lite"
+    assert mode.startswith("fallback" if backend_is_lite else "exact")
+
+
+def test_min_similarity_and_names(loaded) -> None:  # type: ignore[no-untyped-def]
+    client, _ = loaded
+    body = client.post(
+        "/collections/drugs/similar",
+        json={"smiles": "CC(=O)Oc1ccccc1C(=O)O", "top_k": 50, "min_similarity": 0.35},
+    ).json()
+    assert body["results"][0]["name"] == "Aspirin" and body["results"][0]["similarity"] == 1.0
+    assert all(r["similarity"] >= 0.35 for r in body["results"]) and len(body["results"]) < 50
+
+
+def test_substructure_equals_a_brute_force_scan(loaded) -> None:  # type: ignore[no-untyped-def]
+    client, molecules = loaded
+    for pattern in SUBSTRUCTURES:
+        query = Chem.MolFromSmarts(pattern)
+        expected = {s for s, mol in molecules.items() if mol.HasSubstructMatch(query)}
+        response = client.post(
+            "/collections/drugs/substructure", json={"query": pattern, "limit": 1000}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert not body["truncated"] and body["screened"] >= len(expected)
+        assert {r["smiles"] for r in body["results"]} == expected, pattern
+        if body["results"]:
+            first = body["results"][0]
+            assert first["atoms"] and "highlight=" in first["depiction_url"]
+            svg = client.get(first["depiction_url"])
+            assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml"
+            assert svg.text.startswith("<svg") and "</svg>" in svg.text
+    limited = client.post(
+        "/collections/drugs/substructure", json={"query": "c1ccccc1", "limit": 5}
+    ).json()
+    assert len(limited["results"]) == 5 and limited["truncated"]
+
+
+def test_same_structure_twice_is_one_item(shared_molecules: TestClient, tmp_path: Path) -> None:
+    client = shared_molecules
+    path = tmp_path / "spellings.smi"
+    path.write_text(
+        "# ethanol three ways, then acetic acid\nCCO ethanol\nOCC\nC(O)C alcohol\nCC(=O)O acetic\n"
+    )
+    with path.open("rb") as file:
+        job = client.post("/collections/spellings/loads", files={"file": ("s.smi", file)}).json()
+    job = wait_for_job(client, job["id"])
+    assert job["added"] == 2 and job["duplicates"] == 2, job
+    created = client.post("/collections/spellings/items", json={"smiles": "C(C)O"})
+    assert created.status_code == 409
+
+
+def test_broken_sdf_record_and_bad_input(shared_molecules: TestClient, tmp_path: Path) -> None:
+    client = shared_molecules
+    blocks = [Chem.MolToMolBlock(Chem.MolFromSmiles(s)) for s in ("CCN", "c1ccncc1", "CCCl")]
+    blocks[1] = blocks[1].replace("  6  6", "  6  9", 1)  # a count line that lies
+    sdf = "".join(f"mol{i}\n{b.split(chr(10), 1)[1]}$$$$\n" for i, b in enumerate(blocks))
+    path = tmp_path / "three.sdf"
+    path.write_text(sdf)
+    with path.open("rb") as file:
+        job = client.post("/collections/sdf/loads", files={"file": ("three.sdf", file)}).json()
+    job = wait_for_job(client, job["id"])
+    assert job["added"] == 2 and job["failed"] == 1, job
+    assert job["errors"][0]["item"] == "record 2"
+
+    before = snapshot(client)
+    long_smiles = "C" * 10_000
+    cases = [
+        (client.post("/collections/sdf/similar", json={"smiles": "C1CC("}), 422, "SMILES"),
+        (client.post("/collections/sdf/similar", json={"smiles": "c1cccc1"}), 422, "kekulize"),
+        (client.post("/collections/sdf/similar", json={"smiles": ""}), 422, "at least 1"),
+        (client.post("/collections/sdf/similar", json={"smiles": long_smiles}), 422, "1000"),
+        (client.post("/collections/sdf/substructure", json={"query": "[C;X9"}), 422, "SMARTS"),
+        (client.post("/collections/sdf/similar", json={"smiles": "CCO", "top_k": 0}), 422, ""),
+        (client.post("/collections/nope/similar", json={"smiles": "CCO"}), 404, ""),
+        (client.post("/collections/sdf/items", json={"smiles": "N(C)(C)(C)(C)C"}), 422, "valence"),
+        (
+            client.post(
+                "/collections/sdf/loads",
+                files={"file": ("x.csv", b"structure,name\nCCO,ethanol\n")},
+            ),
+            422,
+            "smiles",
+        ),
+        (client.post("/collections/sdf/loads", files={"file": ("x.txt", b"CCO")}), 415, ""),
+        (client.get("/collections/sdf/items/1/depiction"), 404, ""),
+    ]
+    for response, status, words in cases:
+        assert response.status_code == status, (status, response.text)
+        assert words.lower() in error_of(response)["message"].lower(), response.text
+    assert snapshot(client) == before
+    valid = client.post("/molecules/validate", json={"smiles": "c1cccc1"}).json()
+    assert not valid["valid"] and "kekulize" in valid["reason"].lower()
