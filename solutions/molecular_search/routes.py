@@ -1,6 +1,7 @@
 """The molecular app's own routes: add, similarity, substructure, depictions, validation."""
 
 import threading
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlencode
 
@@ -216,28 +217,43 @@ async def similar(
     )
 
 
+@dataclass
+class _Screened:
+    version: int
+    ids: np.ndarray
+    patterns: list[bytes]
+    smiles: list[str]
+    mols: dict[int, Chem.Mol]  # parsed on first use, kept for later queries
+
+
 class _Screen:
     """What the substructure screen needs of a collection, kept until the collection changes."""
 
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[int, np.ndarray, np.ndarray, list[str]]] = {}
+        self._cache: dict[int, _Screened] = {}
         self._lock = threading.Lock()
 
-    def get(self, collection: Collection) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def get(self, collection: Collection) -> _Screened:
         with self._lock:
             cached = self._cache.get(id(collection))
-            if cached is None or cached[0] != collection.version:
+            if cached is None or cached.version != collection.version:
                 rows = collection.scan(["pattern", "smiles"])
-                ids = np.array([r[0] for r in rows], dtype=np.int64)
-                patterns = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8)
-                cached = (
-                    collection.version,
-                    ids,
-                    patterns.reshape(len(rows), -1),
-                    [r[2] for r in rows],
+                cached = _Screened(
+                    version=collection.version,
+                    ids=np.array([r[0] for r in rows], dtype=np.int64),
+                    patterns=[bytes(r[1]) for r in rows],
+                    smiles=[r[2] for r in rows],
+                    mols={},
                 )
                 self._cache[id(collection)] = cached
-            return cached[1], cached[2], cached[3]
+            return cached
+
+    @staticmethod
+    def mol(screened: _Screened, index: int) -> Chem.Mol | None:
+        mol = screened.mols.get(index)
+        if mol is None:
+            mol = screened.mols[index] = Chem.MolFromSmiles(screened.smiles[index])
+        return mol
 
 
 SCREENS = _Screen()
@@ -254,16 +270,16 @@ async def substructure(
     query = await run_in_threadpool(_parse, body.query, body.syntax)
 
     def run() -> tuple[int, list[tuple[int, tuple[int, ...]]], bool]:
-        ids, patterns, smiles = SCREENS.get(collection)
-        if not len(ids):
+        screened = SCREENS.get(collection)
+        if not len(screened.ids):
             return 0, [], False
         wanted = chem.pattern_bits(query, PATTERN_BITS)
-        passed = np.flatnonzero(chem.screen(wanted, [bytes(p) for p in patterns]))
+        passed = np.flatnonzero(chem.screen(wanted, screened.patterns))
         found: list[tuple[int, tuple[int, ...]]] = []
         for index in passed:
-            mol = Chem.MolFromSmiles(smiles[index])
+            mol = SCREENS.mol(screened, int(index))
             if mol is not None and chem.has_substructure(mol, query):
-                found.append((int(ids[index]), chem.substructure_atoms(mol, query)))
+                found.append((int(screened.ids[index]), chem.substructure_atoms(mol, query)))
                 if len(found) >= body.limit:
                     return len(passed), found, True
         return len(passed), found, False

@@ -1,0 +1,178 @@
+"""Molecular search: fingerprinting, loads through a job, similarity and substructure latency.
+
+    .venv/bin/python -m benchmarks.molecular_search [--backends lite,server]
+        [--moses-wheel DIR/molsets-0.3.1-py3-none-any.whl --large 100000]
+
+The sample (2,628 approved drugs) always runs. With ``--moses-wheel`` (get it with
+``pip download molsets==0.3.1 --no-deps -d DIR``; it is read, not installed) a second set of
+``--large`` MOSES molecules runs too. Brute-force top-10 with RDKit, and with FPSim2 if it is
+installed, are timed on the same molecules for comparison. Prints Markdown.
+"""
+
+import argparse
+import csv
+import gzip
+import io
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+import zipfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from rdkit import Chem, DataStructs, RDLogger
+from rdkit.Chem import rdFingerprintGenerator
+
+from benchmarks.harness import BACKEND_NAMES, backend_env, percentiles, running_app, wait_for_job
+from solutions.molecular_search.app import SAMPLE
+
+SUBSTRUCTURES = [
+    "c1ccccc1C(=O)[OX2H1]",
+    "[#6]S(=O)(=O)N",
+    "c1ccc2ncccc2c1",
+    "C1CCNCC1",
+    "[CX3](=O)[NX3;H2]",
+    "FC(F)(F)c",
+]
+
+
+def sample_smiles() -> list[str]:
+    with SAMPLE.open(newline="") as file:
+        return [row["smiles"] for row in csv.DictReader(file)]
+
+
+def moses_smiles(wheel: Path, count: int) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        text = gzip.decompress(archive.read("moses/dataset/data/train.csv.gz")).decode()
+    rows = [line.split(",")[0] for line in text.splitlines()[1:] if line]
+    return random.Random(0).sample(rows, count)
+
+
+def write_csv(path: Path, smiles: list[str]) -> Path:
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["smiles", "name"])
+        writer.writerows([s, f"m{i}"] for i, s in enumerate(smiles))
+    return path
+
+
+def fingerprinting_rate(smiles: list[str]) -> float:
+    from solutions.molecular_search.chem import DEFAULT_SPEC, morgan_bits, parse_smiles
+
+    start = time.perf_counter()
+    for text in smiles:
+        morgan_bits(parse_smiles(text), DEFAULT_SPEC)
+    return len(smiles) / (time.perf_counter() - start)
+
+
+def brute_force(smiles: list[str], queries: list[str]) -> tuple[dict[str, float], list[float]]:
+    """Median ms per top-10 query (RDKit, and FPSim2 if installed); each query's 10th score."""
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    fingerprints = [generator.GetFingerprint(m) for m in mols if m is not None]
+    times, tenth = [], []
+    for query in queries:
+        fp = generator.GetFingerprint(Chem.MolFromSmiles(query))
+        start = time.perf_counter()
+        scores = DataStructs.BulkTanimotoSimilarity(fp, fingerprints)
+        best = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)[:10]
+        times.append((time.perf_counter() - start) * 1000)
+        tenth.append(scores[best[-1]])
+    result = {"RDKit BulkTanimotoSimilarity": statistics.median(times)}
+    try:
+        from FPSim2 import FPSim2Engine
+        from FPSim2.io import create_db_file
+    except ImportError:
+        return result
+    with tempfile.TemporaryDirectory() as tmp:
+        db = str(Path(tmp) / "fp.h5")
+        valid = [[s, i] for i, s in enumerate(smiles) if Chem.MolFromSmiles(s) is not None]
+        create_db_file(
+            valid,
+            db,
+            mol_format="smiles",
+            fp_type="Morgan",
+            fp_params={"radius": 2, "fpSize": 2048},
+        )
+        engine = FPSim2Engine(db)
+        times = []
+        for query in queries:
+            start = time.perf_counter()
+            engine.top_k(query, k=10, threshold=0.0, n_workers=1)
+            times.append((time.perf_counter() - start) * 1000)
+        result["FPSim2 top_k"] = statistics.median(times)
+    return result, tenth
+
+
+def measure(name: str, label: str, smiles: list[str], queries: list[str]) -> str:
+    with tempfile.TemporaryDirectory() as work, ExitStack() as stack:
+        workdir = Path(work)
+        env = stack.enter_context(backend_env(name, workdir))
+        env.update({"SEARCH_LOAD_SAMPLE_DATA": "false", "SEARCH_MAX_UPLOAD_BYTES": str(2**30)})
+        client = stack.enter_context(running_app("solutions.molecular_search", env))
+        data = write_csv(workdir / "set.csv", smiles).read_bytes()
+        start = time.perf_counter()
+        response = client.post(
+            "/collections/set/loads", files={"file": ("set.csv", io.BytesIO(data), "text/csv")}
+        )
+        response.raise_for_status()
+        job = wait_for_job(client, response.json()["id"])
+        rate = job["added"] / (time.perf_counter() - start)
+        similar = []
+        for query in queries:
+            begin = time.perf_counter()
+            client.post(
+                "/collections/set/similar", json={"smiles": query, "top_k": 10}
+            ).raise_for_status()
+            similar.append((time.perf_counter() - begin) * 1000)
+        substructure = []
+        for pattern in SUBSTRUCTURES * 3:
+            begin = time.perf_counter()
+            client.post(
+                "/collections/set/substructure", json={"query": pattern, "limit": 100}
+            ).raise_for_status()
+            substructure.append((time.perf_counter() - begin) * 1000)
+        s50, _ = percentiles(similar)
+        u50, _ = percentiles(substructure)
+        return (
+            f"| {BACKEND_NAMES[name]} | {label} | {job['added']} | {rate:.0f}/s | "
+            f"{s50:.1f} ms | {u50:.1f} ms |"
+        )
+
+
+def main() -> None:
+    RDLogger.DisableLog("rdApp.*")  # the brute-force baselines parse without our log capture
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", default="lite,server")
+    parser.add_argument("--moses-wheel", type=Path)
+    parser.add_argument("--large", type=int, default=100_000)
+    args = parser.parse_args()
+    sets = {"sample": sample_smiles()}
+    if args.moses_wheel:
+        sets[f"MOSES {args.large:,}"] = moses_smiles(args.moses_wheel, args.large)
+    queries = random.Random(1).sample(sets["sample"], 50)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
+        f"{platform.python_version()}\n"
+    )
+    print(
+        f"fingerprinting (parse + Morgan 2048): "
+        f"{fingerprinting_rate(sets['sample'] * 4):.0f} molecules/s\n"
+    )
+    for label, smiles in sets.items():
+        times = ", ".join(f"{k} {v:.1f} ms" for k, v in brute_force(smiles, queries).items())
+        print(f"brute-force top-10 on {label} ({len(smiles)}): {times}")
+    print(
+        "\n| backends | set | molecules | load through a job | similarity p50 | substructure p50 |"
+    )
+    print("|---|---|---|---|---|---|")
+    for label, smiles in sets.items():
+        for name in args.backends.split(","):
+            print(measure(name, label, smiles, queries), flush=True)
+
+
+if __name__ == "__main__":
+    main()
