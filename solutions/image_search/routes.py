@@ -1,5 +1,6 @@
 """The image app's own routes: loads of files, zips and folders; search; media by id."""
 
+import dataclasses
 import json
 import uuid
 from pathlib import PurePath
@@ -209,7 +210,7 @@ async def add_image(
     label: LabelForm = None,
 ) -> ImageHit:
     image = await _query_image(file, _settings(context))
-    image = ImageFile(**{**image.__dict__, "label": label or ""})
+    image = dataclasses.replace(image, label=label or "")
     codec = image_codec(context.encoder)
     item_id = content_id(content_key(image.data))
 
