@@ -39,7 +39,11 @@ class AppLink(BaseModel):
 def installed(modules: Sequence[str] = APPS) -> Iterator[Solution[Any]]:
     """The apps whose dependencies are installed (``scripts/install qa,image,molecules``)."""
     for module in modules:
-        solution: Solution[Any] = importlib.import_module(module).SOLUTION
+        try:
+            solution: Solution[Any] = importlib.import_module(module).SOLUTION
+        except ImportError as error:  # its dependency group is not installed
+            log.warning("not serving %s: %s", module, error)
+            continue
         missing = [name for name in solution.requires if find_spec(name) is None]
         if missing:
             log.warning("not serving %s: missing %s", solution.title, ", ".join(missing))

@@ -58,3 +58,9 @@ def test_one_process_serves_every_app(tmp_path: Path, monkeypatch, minilm, effic
             response = site.post(f"/{prefix}/collections/sample_again/loads/sample")
             assert response.headers["location"].startswith(f"http://testserver/{prefix}/jobs/")
         assert site.get("/qa/health/ready").json()["status"] == "ready"
+
+
+def test_apps_whose_dependencies_are_missing_are_skipped() -> None:
+    assert list(installed(("solutions.qa_chatbot.app", "no_such_package.app"))) == [
+        next(iter(installed(("solutions.qa_chatbot.app",))))
+    ]
