@@ -63,6 +63,44 @@ def _validate(model: type[T], item: str, data: Any) -> Parsed[T]:
         return Parsed(item, error=describe(error))
 
 
+def csv_columns(header: str) -> list[str]:
+    """Header cells, stripped and lower-cased: columns are matched case-insensitively."""
+    return [c.strip().lower() for c in next(csv.reader([header]), [])]
+
+
+def csv_rows(path: Path) -> Iterator[Parsed[dict[str, str]]]:
+    """Each non-blank row under the header as ``{column: cell}``, or why it is unusable.
+
+    Items are named by the line the row starts on. A row with bytes that are not UTF-8 or
+    more cells than the header is an error; a CSV syntax error ends the file.
+    """
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    try:
+        columns = [c.strip().lower() for c in next(reader)]
+    except StopIteration:
+        return
+    line = reader.line_num
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield Parsed(f"line {line + 1}", error=f"{error}; the rest of the file was not read")
+            return
+        item, line = f"line {line + 1}", reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue  # blank lines are not items
+        bad = next((c for c, v in zip(columns, row, strict=False) if NOT_UTF8.search(v)), None)
+        if bad is not None:
+            yield Parsed(item, error=f"{bad}: the text is not valid UTF-8")
+            continue
+        if len(row) > len(columns):
+            yield Parsed(item, error=f"{len(row)} fields but the header has {len(columns)}")
+            continue
+        yield Parsed(item, value=dict(zip(columns, row, strict=False)))
+
+
 class CsvParser(Generic[T]):
     """A CSV with a header row; the columns an app requires must be present."""
 
@@ -73,11 +111,8 @@ class CsvParser(Generic[T]):
         self.model = model
         self.required = required
 
-    def _columns(self, header: str) -> list[str]:
-        return [c.strip().lower() for c in next(csv.reader([header]), [])]
-
     def check(self, path: Path) -> None:
-        columns = self._columns(first_line(file_head(path)))
+        columns = csv_columns(first_line(file_head(path)))
         missing = [c for c in self.required if c not in columns]
         if missing:
             raise InvalidInput(
@@ -90,33 +125,11 @@ class CsvParser(Generic[T]):
         return sum(1 for _ in self.parse(path))
 
     def parse(self, path: Path) -> Iterator[Parsed[T]]:
-        reader = csv.reader(io.StringIO(read_text(path), newline=""))
-        try:
-            columns = [c.strip().lower() for c in next(reader)]
-        except StopIteration:
-            return
-        line = reader.line_num
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                yield Parsed(
-                    f"line {line + 1}", error=f"{error}; the rest of the file was not read"
-                )
-                return
-            item, line = f"line {line + 1}", reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue  # blank lines are not items
-            bad = next((c for c, v in zip(columns, row, strict=False) if NOT_UTF8.search(v)), None)
-            if bad is not None:
-                yield Parsed(item, error=f"{bad}: the text is not valid UTF-8")
-                continue
-            if len(row) > len(columns):
-                yield Parsed(item, error=f"{len(row)} fields but the header has {len(columns)}")
-                continue
-            yield _validate(self.model, item, dict(zip(columns, row, strict=False)))
+        for row in csv_rows(path):
+            if row.value is None:
+                yield Parsed(row.item, error=row.error)
+            else:
+                yield _validate(self.model, row.item, row.value)
 
 
 class JsonLinesParser(Generic[T]):

@@ -6,8 +6,6 @@ column, not an SDF) raise ``InvalidInput`` from ``check``. Duplicates are kept: 
 pipeline drops them by canonical SMILES.
 """
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +14,7 @@ from rdkit import Chem
 
 from common.errors import InvalidInput
 from common.loading import Parsed
-from common.parsers import NOT_UTF8, file_head, first_line, read_text
+from common.parsers import NOT_UTF8, csv_columns, csv_rows, file_head, first_line, read_text
 from solutions.molecular_search.chem import (
     MAX_TEXT_LENGTH,
     InvalidMolecule,
@@ -68,7 +66,7 @@ class MoleculeSource:
         suffix = _suffix(path)
         head = file_head(path)
         if suffix == CSV_SUFFIX:
-            _smiles_column(_csv_columns(first_line(head)))
+            _smiles_column(csv_columns(first_line(head)))
         elif suffix in SDF_SUFFIXES:
             if b"V2000" not in head and b"V3000" not in head:
                 raise InvalidInput("not an SD file: no V2000 or V3000 connection table found")
@@ -175,10 +173,6 @@ def _smiles_lines(path: Path) -> Iterator[tuple[str, _Line | str]]:
         yield item, _Line(fields[0], title, title)
 
 
-def _csv_columns(header: str) -> list[str]:
-    return [c.strip().lower() for c in next(csv.reader([header]), [])]
-
-
 def _smiles_column(columns: list[str]) -> str:
     column = next((c for c in SMILES_COLUMNS if c in columns), None)
     if column is None:
@@ -192,34 +186,14 @@ def _smiles_column(columns: list[str]) -> str:
 
 def _csv_lines(path: Path) -> Iterator[tuple[str, _Line | str]]:
     """Rows of a CSV with a header; the SMILES column is required, ``id`` and ``name`` not."""
-    reader = csv.reader(io.StringIO(read_text(path), newline=""))
-    try:
-        columns = [c.strip().lower() for c in next(reader)]
-    except StopIteration:
-        return
-    smiles_column = _smiles_column(columns)
-    line = reader.line_num
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            yield f"line {line + 1}", f"{error}; the rest of the file was not read"
-            return
-        item, line = f"line {line + 1}", reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue  # blank lines are not items
-        if len(row) > len(columns):
-            yield item, f"{len(row)} fields but the header has {len(columns)}"
+    smiles_column = _smiles_column(csv_columns(first_line(file_head(path))))
+    for row in csv_rows(path):
+        if row.value is None:
+            yield row.item, row.error or "unreadable row"
             continue
-        fields = dict(zip(columns, row, strict=False))
-        if any(NOT_UTF8.search(v) for v in fields.values()):
-            yield item, "the text is not valid UTF-8"
-            continue
-        source_id = fields.get("id", "").strip()
-        name = fields.get("name", "").strip() or source_id
-        yield item, _Line(fields.get(smiles_column, ""), name, source_id)
+        source_id = row.value.get("id", "").strip()
+        name = row.value.get("name", "").strip() or source_id
+        yield row.item, _Line(row.value.get(smiles_column, ""), name, source_id)
 
 
 def _count_records(path: Path) -> int:
