@@ -121,6 +121,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal_error", "internal error; see the server log")
 
 
+class _TrackedSend:
+    """``send`` that remembers whether the response began (after that it can't be replaced)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
+
+
 class UnexpectedErrorMiddleware:
     """The innermost layer: turn an unexpected exception into the error shape (500).
 
@@ -136,18 +148,12 @@ class UnexpectedErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = _TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception:
             log.exception("unhandled error")
-            if started:
+            if tracked.started:
                 raise
             response = error_response(500, "internal_error", "internal error; see the server log")
             await response(scope, receive, send)
@@ -198,7 +204,7 @@ class BodyLimitMiddleware:
             await self._too_large(scope, receive, send)
             return
         received = 0
-        started = False
+        tracked = _TrackedSend(send)
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -209,15 +215,10 @@ class BodyLimitMiddleware:
                     raise _BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, tracked)
         except _BodyTooLarge:
-            if not started:
+            if not tracked.started:
                 await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -10,7 +10,12 @@ from common.settings import Settings
 from common.solution import Solution
 from solutions.molecular_search import routes
 from solutions.molecular_search.chem import DEFAULT_SPEC, FingerprintSpec
-from solutions.molecular_search.items import Fingerprinter, binary_spec, configure, molecule_codec
+from solutions.molecular_search.items import (
+    Fingerprinter,
+    collection_spec,
+    configure,
+    molecule_codec,
+)
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.molecular_search.sources import MoleculeSource
 
@@ -53,7 +58,7 @@ SOLUTION = Solution(
     title="Molecular similarity search",
     description=DESCRIPTION,
     item_model=MoleculeRecord,
-    spec=binary_spec(DEFAULT_SPEC),
+    spec=collection_spec(DEFAULT_SPEC, binary=True),
     load_encoder=load_encoder,
     codec=molecule_codec,
     parsers=(MoleculeSource(),),

@@ -14,7 +14,7 @@ RDKit reports why a SMILES is invalid only in its error log, which is process-wi
 import functools
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -106,14 +106,7 @@ def parse_smiles(text: str, *, max_length: int = MAX_TEXT_LENGTH) -> Chem.Mol:
     Text after whitespace is taken as the molecule's name (or CXSMILES extensions), as
     RDKit does, so a line pasted from a .smi file works.
     """
-    text = _checked_text(text, max_length, "SMILES")
-    with capture_rdkit_errors() as capture:
-        mol = Chem.MolFromSmiles(text)
-    if mol is None:
-        raise InvalidMolecule(rdkit_reason(capture.messages) or "not a valid SMILES")
-    if mol.GetNumAtoms() == 0:
-        raise InvalidMolecule("the SMILES has no atoms")
-    return mol
+    return _parse(text, max_length, "SMILES", Chem.MolFromSmiles)
 
 
 def parse_smarts(text: str, *, max_length: int = MAX_TEXT_LENGTH) -> Chem.Mol:
@@ -121,14 +114,18 @@ def parse_smarts(text: str, *, max_length: int = MAX_TEXT_LENGTH) -> Chem.Mol:
 
     (So ``C`` matches aliphatic carbons only, and hydrogens are not constrained.)
     """
-    text = _checked_text(text, max_length, "SMARTS")
+    return _parse(text, max_length, "SMARTS", Chem.MolFromSmarts)
+
+
+def _parse(text: str, max_length: int, what: str, reader: Callable[[str], Chem.Mol]) -> Chem.Mol:
+    text = _checked_text(text, max_length, what)
     with capture_rdkit_errors() as capture:
-        query = Chem.MolFromSmarts(text)
-    if query is None:
-        raise InvalidMolecule(rdkit_reason(capture.messages) or "not a valid SMARTS")
-    if query.GetNumAtoms() == 0:
-        raise InvalidMolecule("the SMARTS has no atoms")
-    return query
+        mol = reader(text)
+    if mol is None:
+        raise InvalidMolecule(rdkit_reason(capture.messages) or f"not a valid {what}")
+    if mol.GetNumAtoms() == 0:
+        raise InvalidMolecule(f"the {what} has no atoms")
+    return mol
 
 
 def canonical_smiles(mol: Chem.Mol) -> str:

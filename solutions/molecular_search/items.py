@@ -48,24 +48,13 @@ def record_fields(spec: FingerprintSpec) -> tuple[RecordField, ...]:
     )
 
 
-def binary_spec(spec: FingerprintSpec) -> CollectionSpec:
+def collection_spec(spec: FingerprintSpec, *, binary: bool) -> CollectionSpec:
+    """Binary vectors with JACCARD (exact Tanimoto), or 0/1 floats with COSINE for Lite."""
     index = VectorIndex(
         dim=spec.bits,
-        kind="binary",
-        metric="JACCARD",
-        index_type="BIN_FLAT",
-        build_params={},
-        search_params={},
-    )
-    return CollectionSpec(index=index, fields=record_fields(spec))
-
-
-def float_spec(spec: FingerprintSpec) -> CollectionSpec:
-    index = VectorIndex(
-        dim=spec.bits,
-        kind="float",
-        metric="COSINE",
-        index_type="FLAT",
+        kind="binary" if binary else "float",
+        metric="JACCARD" if binary else "COSINE",
+        index_type="BIN_FLAT" if binary else "FLAT",
         build_params={},
         search_params={},
     )
@@ -78,10 +67,10 @@ def configure(encoder: Any, capabilities: Capabilities) -> tuple[CollectionSpec,
     fingerprinter.binary = capabilities.binary_vectors
     fingerprinter.metric = "JACCARD" if fingerprinter.binary else "COSINE, re-ranked by Tanimoto"
     if fingerprinter.binary:
-        return binary_spec(fingerprinter.spec), (
+        return collection_spec(fingerprinter.spec, binary=True), (
             "exact: BINARY_VECTOR fingerprints searched with JACCARD (BIN_FLAT) on the server"
         )
-    return float_spec(fingerprinter.spec), (
+    return collection_spec(fingerprinter.spec, binary=False), (
         "fallback (Milvus Lite has no binary vectors): a larger pool of candidates by cosine "
         "over float fingerprints, re-ranked by exact Tanimoto"
     )
