@@ -170,3 +170,15 @@ def test_broken_sdf_record_and_bad_input(shared_molecules: TestClient, tmp_path:
     assert snapshot(client) == before
     valid = client.post("/molecules/validate", json={"smiles": "c1cccc1"}).json()
     assert not valid["valid"] and "kekulize" in valid["reason"].lower()
+
+
+def test_substructure_sees_a_dropped_and_recreated_collection(shared_molecules: TestClient) -> None:
+    client = shared_molecules
+    ring = {"query": "c1ccccc1", "limit": 10}
+    assert client.post("/collections/again/items", json={"smiles": "c1ccccc1O"}).status_code == 201
+    first = client.post("/collections/again/substructure", json=ring).json()["results"]
+    assert [r["smiles"] for r in first] == ["Oc1ccccc1"]
+    assert client.delete("/collections/again").status_code == 204
+    assert client.post("/collections/again/items", json={"smiles": "c1ccccc1N"}).status_code == 201
+    second = client.post("/collections/again/substructure", json=ring).json()["results"]
+    assert [r["smiles"] for r in second] == ["Nc1ccccc1"]

@@ -219,6 +219,7 @@ async def similar(
 
 @dataclass
 class _Screened:
+    collection: Collection  # this very object: a dropped and re-created one is another
     version: int
     ids: np.ndarray
     patterns: list[bytes]
@@ -230,22 +231,24 @@ class _Screen:
     """What the substructure screen needs of a collection, kept until the collection changes."""
 
     def __init__(self) -> None:
-        self._cache: dict[int, _Screened] = {}
+        self._cache: dict[str, _Screened] = {}
         self._lock = threading.Lock()
 
     def get(self, collection: Collection) -> _Screened:
         with self._lock:
-            cached = self._cache.get(id(collection))
-            if cached is None or cached.version != collection.version:
+            cached = self._cache.get(collection.physical)
+            stale = cached is None or cached.collection is not collection
+            if stale or cached.version != collection.version:  # type: ignore[union-attr]
                 rows = collection.scan(["pattern", "smiles"])
                 cached = _Screened(
+                    collection=collection,
                     version=collection.version,
                     ids=np.array([r[0] for r in rows], dtype=np.int64),
                     patterns=[bytes(r[1]) for r in rows],
                     smiles=[r[2] for r in rows],
                     mols={},
                 )
-                self._cache[id(collection)] = cached
+                self._cache[collection.physical] = cached
             return cached
 
     @staticmethod
