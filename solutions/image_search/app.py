@@ -1,6 +1,7 @@
 """Reverse image search declared on the shared layer: encoder, image items, sources, routes."""
 
 from pathlib import Path
+from typing import cast
 
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -45,8 +46,8 @@ class ImageRecord(BaseModel):
 
 
 def load_encoder(settings: Settings) -> EfficientNetLite0Encoder:
-    model_dir = settings.image_model_dir if isinstance(settings, ImageSettings) else None
-    return EfficientNetLite0Encoder(cache_dir=model_dir or Path("./data/models"))
+    # create_app guarantees the settings are this app's ImageSettings.
+    return EfficientNetLite0Encoder(cache_dir=cast(ImageSettings, settings).image_model_dir)
 
 
 SOLUTION = Solution(

@@ -1,6 +1,7 @@
 """Molecular similarity search declared on the shared layer: fingerprints, sources, routes."""
 
 from pathlib import Path
+from typing import cast
 
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -48,9 +49,9 @@ class MoleculeRecord(BaseModel):
 
 
 def load_encoder(settings: Settings) -> Fingerprinter:
-    if isinstance(settings, MoleculeSettings):
-        return Fingerprinter(FingerprintSpec(radius=settings.mol_radius, bits=settings.mol_bits))
-    return Fingerprinter(DEFAULT_SPEC)
+    # create_app guarantees the settings are this app's MoleculeSettings.
+    mine = cast(MoleculeSettings, settings)
+    return Fingerprinter(FingerprintSpec(radius=mine.mol_radius, bits=mine.mol_bits))
 
 
 SOLUTION = Solution(
