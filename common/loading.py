@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from queue import Empty, Full, Queue
 from typing import Any, Generic, TypeVar
 
-from common.collection import Collection, Entry, content_id
+from common.collection import Collection, Collections, Entry, content_id
+from common.errors import Conflict
 from common.jobs import JobContext
 
 T = TypeVar("T")
@@ -38,6 +39,25 @@ class ItemCodec(Generic[T]):
     record: Callable[[T], Mapping[str, Any]]
     encode: Callable[[Sequence[T]], Sequence[Any]]
     files: Callable[[T], Mapping[str, bytes]] | None = None  # e.g. original and thumbnail
+
+
+def add_one(
+    collections: Collections, name: str, codec: ItemCodec[T], item: T
+) -> tuple[Collection, dict[str, Any]]:
+    """Add a single item the way a load would (creating the collection if needed).
+
+    Returns the collection and the stored record; 409 if the same content is stored.
+    """
+    item_id = content_id(codec.key(item))
+    collection = collections.get_or_create(name)
+    conflict = Conflict(f"this item is already stored as id {item_id}")
+    if collection.stored_ids([item_id]):
+        raise conflict
+    files = codec.files(item) if codec.files else {}
+    entry = Entry(item_id, codec.encode([item])[0], codec.record(item), files)
+    if not collection.add([entry])[0]:
+        raise conflict
+    return collection, collection.get(item_id)
 
 
 def batched(items: Iterable[Parsed[T]], size: int) -> Iterator[list[Parsed[T]]]:

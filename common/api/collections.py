@@ -7,10 +7,10 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, create_model
 
-from common.collection import Collection, Entry, content_id
+from common.collection import Collection
 from common.context import CollectionName, Context, ExistingCollection, ItemId
-from common.errors import Conflict
 from common.http import ErrorResponse
+from common.loading import add_one
 from common.solution import Solution
 
 UNKNOWN = {404: {"model": ErrorResponse, "description": "Unknown collection or item."}}
@@ -107,19 +107,8 @@ def collections_router(solution: Solution[Any]) -> APIRouter:
             context: Context,
         ) -> Any:
             codec = solution.codec(context.encoder)
-            item_id = content_id(codec.key(item))
-
-            def add() -> dict[str, Any]:
-                collection = context.collections.get_or_create(name)
-                if collection.stored_ids([item_id]):
-                    raise Conflict(f"this item is already stored as id {item_id}")
-                vector = codec.encode([item])[0]
-                added, _ = collection.add([Entry(item_id, vector, codec.record(item))])
-                if not added:
-                    raise Conflict(f"this item is already stored as id {item_id}")
-                return collection.get(item_id)
-
-            return stored(Stored, await run_in_threadpool(add))
+            _, record = await run_in_threadpool(add_one, context.collections, name, codec, item)
+            return stored(Stored, record)
 
     @router.get(
         "/{name}/items",

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from common.api.loads import LoadSource, accept
-from common.collection import Collection, Entry, Match, content_id
+from common.collection import Collection, Match
 from common.context import (
     AppContext,
     AppEncoder,
@@ -21,11 +21,12 @@ from common.context import (
     ExistingCollection,
     ItemId,
 )
-from common.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
+from common.errors import InvalidInput, NotFound, UnsupportedMediaType
 from common.files import remove_quietly, resolve_under_roots, store_upload
 from common.http import ErrorResponse, url_for
 from common.jobs import Job
-from solutions.image_search.images import ImageRejected, NotAnImage, content_key
+from common.loading import add_one
+from solutions.image_search.images import ImageRejected, NotAnImage
 from solutions.image_search.items import MAX_LABEL, MEDIA_TYPES, ImageFile, image_codec, read_image
 from solutions.image_search.settings import ImageSettings
 from solutions.image_search.sources import MANIFEST, ImageSource
@@ -211,22 +212,10 @@ async def add_image(
 ) -> ImageHit:
     image = await _query_image(file, _settings(context))
     image = dataclasses.replace(image, label=label or "")
-    codec = image_codec(context.encoder)
-    item_id = content_id(content_key(image.data))
-
-    def add() -> tuple[Collection, Match]:
-        collection = context.collections.get_or_create(name)
-        if collection.stored_ids([item_id]):
-            raise Conflict(f"this image is already stored as id {item_id}")
-        vector = codec.encode([image])[0]
-        entry = Entry(item_id, vector, codec.record(image), codec.files(image))  # type: ignore[misc]
-        added, _ = collection.add([entry])
-        if not added:
-            raise Conflict(f"this image is already stored as id {item_id}")
-        return collection, Match(item_id, 1.0, collection.get(item_id))
-
-    collection, match = await run_in_threadpool(add)
-    return _hits(request, collection, [match])[0]
+    collection, record = await run_in_threadpool(
+        add_one, context.collections, name, image_codec(context.encoder), image
+    )
+    return _hits(request, collection, [Match(record["id"], 1.0, record)])[0]
 
 
 @router.post(

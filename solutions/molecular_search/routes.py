@@ -12,10 +12,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from rdkit import Chem
 
-from common.collection import Collection, Entry, content_id
+from common.collection import Collection
 from common.context import AppContext, CollectionName, Context, ExistingCollection, ItemId
-from common.errors import Conflict, InvalidInput
+from common.errors import InvalidInput
 from common.http import ErrorResponse, url_for
+from common.loading import add_one
 from solutions.molecular_search import chem
 from solutions.molecular_search.items import PATTERN_BITS, molecule_codec
 from solutions.molecular_search.settings import MoleculeSettings
@@ -165,19 +166,8 @@ async def add_molecule(
     smiles = chem.canonical_smiles(mol)
     row = MoleculeRow(smiles=smiles, name=body.name or body.id, source_id=body.id, mol=mol)
     codec = molecule_codec(context.encoder)
-    item_id = content_id(smiles)
-
-    def add() -> tuple[Collection, dict[str, Any]]:
-        collection = context.collections.get_or_create(name)
-        if collection.stored_ids([item_id]):
-            raise Conflict(f"this structure is already stored as id {item_id}")
-        entry = Entry(item_id, codec.encode([row])[0], codec.record(row))
-        if not collection.add([entry])[0]:
-            raise Conflict(f"this structure is already stored as id {item_id}")
-        return collection, collection.get(item_id)
-
-    collection, record = await run_in_threadpool(add)
-    return _hit(request, collection, item_id, record)
+    collection, record = await run_in_threadpool(add_one, context.collections, name, codec, row)
+    return _hit(request, collection, record["id"], record)
 
 
 @router.post(
