@@ -1,12 +1,13 @@
 """Molecular search: fingerprinting, loads through a job, similarity and substructure latency.
 
     .venv/bin/python -m benchmarks.molecular_search [--backends lite,server]
-        [--moses-wheel DIR/molsets-0.3.1-py3-none-any.whl --large 100000]
+        [--moses-wheel DIR/molsets-0.3.1-py3-none-any.whl --large 100000] [--ivf 1024:64,...]
 
 The sample (2,628 approved drugs) always runs. With ``--moses-wheel`` (get it with
 ``pip download molsets==0.3.1 --no-deps -d DIR``; it is read, not installed) a second set of
 ``--large`` MOSES molecules runs too. Brute-force top-10 with RDKit, and with FPSim2 if it is
-installed, are timed on the same molecules for comparison. Prints Markdown.
+installed, are timed on the same molecules for comparison. ``--ivf nlist:nprobe`` adds rows
+for collections created with the BIN_IVF_FLAT index (server only). Prints Markdown.
 """
 
 import argparse
@@ -22,6 +23,7 @@ import time
 import zipfile
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from rdkit import Chem, DataStructs, RDLogger
 from rdkit.Chem import rdFingerprintGenerator
@@ -108,7 +110,12 @@ def brute_force(smiles: list[str], queries: list[str]) -> tuple[dict[str, float]
 
 
 def measure(
-    name: str, label: str, smiles: list[str], queries: list[str], tenth: list[float]
+    name: str,
+    label: str,
+    smiles: list[str],
+    queries: list[str],
+    tenth: list[float],
+    options: dict[str, Any] | None = None,
 ) -> str:
     with tempfile.TemporaryDirectory() as work, ExitStack() as stack:
         workdir = Path(work)
@@ -117,6 +124,9 @@ def measure(
         client = stack.enter_context(running_app("solutions.molecular_search", env))
         data = write_csv(workdir / "set.csv", smiles).read_bytes()
         start = time.perf_counter()
+        if options:
+            created = client.post("/collections", json={"name": "set", "options": options})
+            created.raise_for_status()
         response = client.post(
             "/collections/set/loads", files={"file": ("set.csv", io.BytesIO(data), "text/csv")}
         )
@@ -141,8 +151,12 @@ def measure(
         s50, _ = percentiles(similar)
         u50, _ = percentiles(substructure)
         recall = hits / (10 * len(queries))
+        index = client.get("/collections/set").json()
+        shown = index["index_type"] + (
+            f" {options['nlist']}/{options['nprobe']}" if options and "nlist" in options else ""
+        )
         return (
-            f"| {BACKEND_NAMES[name]} | {label} | {job['added']} | {rate:.0f}/s | "
+            f"| {BACKEND_NAMES[name]} | {shown} | {label} | {job['added']} | {rate:.0f}/s | "
             f"{s50:.1f} ms | {recall:.3f} | {u50:.1f} ms |"
         )
 
@@ -153,6 +167,7 @@ def main() -> None:
     parser.add_argument("--backends", default="lite,server")
     parser.add_argument("--moses-wheel", type=Path)
     parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--ivf", default="", help="nlist:nprobe pairs, comma separated")
     args = parser.parse_args()
     sets = {"sample": sample_smiles()}
     if args.moses_wheel:
@@ -172,13 +187,20 @@ def main() -> None:
         times = ", ".join(f"{k} {v:.1f} ms" for k, v in timings.items())
         print(f"brute-force top-10 on {label} ({len(smiles)}): {times}")
     print(
-        "\n| backends | set | molecules | load through a job | similarity p50 | recall@10 "
-        "| substructure p50 |"
+        "\n| backends | index (nlist/nprobe) | set | molecules | load through a job "
+        "| similarity p50 | recall@10 | substructure p50 |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
+    ivf = [pair.split(":") for pair in args.ivf.split(",") if pair]
     for label, smiles in sets.items():
         for name in args.backends.split(","):
             print(measure(name, label, smiles, queries, cutoffs[label]), flush=True)
+            if name == "server":
+                for nlist, nprobe in ivf:
+                    options = {"index": "BIN_IVF_FLAT", "nlist": int(nlist), "nprobe": int(nprobe)}
+                    print(
+                        measure(name, label, smiles, queries, cutoffs[label], options), flush=True
+                    )
 
 
 if __name__ == "__main__":

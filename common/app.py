@@ -1,5 +1,6 @@
 """The app factory: one FastAPI app per solution, with the standard surface every app shares."""
 
+import functools
 import json
 import logging
 import os
@@ -15,9 +16,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from common.api import health, jobs
 from common.api.collections import collections_router
 from common.api.loads import LoadSource, loads_router, start_load
-from common.collection import Collections, Storage
+from common.collection import Collections, SpecFor, Storage
 from common.context import AppContext
 from common.encoder import Encoder
+from common.frontend import app_link, serve_frontend
 from common.http import (
     BodyLimitMiddleware,
     ErrorBody,
@@ -90,15 +92,23 @@ async def start_app(
 def _prepare(
     solution: Solution[Any], settings: Settings, storage: Storage, encoder: Encoder
 ) -> AppContext:
-    spec, mode = solution.spec, ""
-    if solution.configure is not None:
-        spec, mode = solution.configure(encoder, storage.vectors.capabilities)
+    capabilities = storage.vectors.capabilities
+    spec_for: SpecFor | None = None
+    spec = solution.spec
+    if solution.spec_for is not None:
+        spec_for = functools.partial(solution.spec_for, capabilities=capabilities)
+        spec = spec_for(solution.default_options())
+    if spec is None:
+        raise RuntimeError(f"{solution.namespace} declares neither spec nor spec_for")
     if encoder.dim != spec.index.dim:
         raise RuntimeError(
             f"{encoder.name} makes {encoder.dim}-d vectors but the collections "
             f"of {solution.namespace} are declared {spec.index.dim}-d"
         )
-    collections = Collections(storage, solution.namespace, spec)
+    collections = Collections(
+        storage, solution.namespace, spec, spec_for, solution.default_options()
+    )
+    mode = solution.mode(capabilities) if solution.mode is not None else ""
     collections.recover()
     job_store = JobStore(storage.records.engine, solution.namespace)
     interrupted = job_store.fail_interrupted()
@@ -117,9 +127,17 @@ def _prepare(
 
 
 def create_app(
-    solution: Solution[Any], settings: Settings | None = None, storage: Storage | None = None
+    solution: Solution[Any],
+    settings: Settings | None = None,
+    storage: Storage | None = None,
+    *,
+    frontend: bool = True,
 ) -> FastAPI:
-    """Build an app; connections and the model are created in its lifespan, not here."""
+    """Build an app; connections and the model are created in its lifespan, not here.
+
+    ``frontend``: serve the web front-end at ``/``, showing this app's page (the launcher
+    serves it once for all its apps instead).
+    """
     settings = settings or solution.settings_model()
     if not isinstance(settings, solution.settings_model):
         raise TypeError(f"{solution.title} needs {solution.settings_model.__name__} settings")
@@ -164,6 +182,8 @@ def create_app(
         app.include_router(loads_router(solution))
     app.include_router(jobs.router)
     app.include_router(health.router)
+    if frontend:
+        serve_frontend(app, [app_link(solution, "")], settings)
     return app
 
 

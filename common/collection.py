@@ -18,7 +18,7 @@ twice finds the ids already present and adds nothing (first write wins).
 import hashlib
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,11 +96,19 @@ class Storage:
 class Collection:
     """A named collection of one app: search, add, get, delete, count."""
 
-    def __init__(self, storage: Storage, name: str, physical: str, spec: CollectionSpec) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        name: str,
+        physical: str,
+        spec: CollectionSpec,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.storage = storage
         self.name = name
         self.physical = physical
         self.spec = spec
+        self.options: dict[str, Any] = dict(options or {})
         self.table: Table = storage.records.table(physical, spec.fields)
         self._write_lock = threading.Lock()
         # Bumped by every add and delete in this process: lets an app cache what it derives
@@ -320,15 +328,36 @@ class Collection:
             return len(stale)
 
 
-class Collections:
-    """The collections of one app (its namespace), all sharing one spec."""
+# Turns a collection's options (already validated by the app's model) into its spec; raises
+# an AppError for options the connected Milvus cannot honour.
+SpecFor = Callable[[Mapping[str, Any]], CollectionSpec]
 
-    def __init__(self, storage: Storage, namespace: str, spec: CollectionSpec) -> None:
+
+class Collections:
+    """The collections of one app (its namespace).
+
+    They share one spec, unless the app lets each collection choose options (``spec_for``):
+    the options are kept in the registry and the collection's spec follows from them.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        namespace: str,
+        spec: CollectionSpec,
+        spec_for: SpecFor | None = None,
+        default_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.storage = storage
         self.namespace = check_name(namespace, what="namespace")
         self.spec = spec
+        self._spec_for = spec_for
+        self._default_options = dict(default_options or {})
         self._open: dict[str, Collection] = {}
         self._lock = threading.Lock()
+
+    def spec_for(self, options: Mapping[str, Any]) -> CollectionSpec:
+        return self._spec_for(options) if self._spec_for is not None else self.spec
 
     def names(self) -> list[str]:
         query = (
@@ -354,12 +383,24 @@ class Collections:
         with self._lock:
             if name not in self._open:
                 physical = physical_name(self.namespace, name)
-                self._open[name] = Collection(self.storage, name, physical, self.spec)
+                query = select(collections_table.c.options).where(
+                    collections_table.c.physical == physical
+                )
+                with self.storage.records.engine.connect() as connection:
+                    options = connection.scalar(query) or {}
+                spec = self.spec_for(options)
+                self._open[name] = Collection(self.storage, name, physical, spec, options)
             return self._open[name]
 
-    def create(self, name: str) -> Collection:
-        """Create a collection in both stores; 409 if it exists."""
+    def create(self, name: str, options: Mapping[str, Any] | None = None) -> Collection:
+        """Create a collection in both stores; 409 if it exists.
+
+        ``options`` are the app's per-collection choices, validated by its model; the
+        resulting spec is checked before anything is written.
+        """
         physical = physical_name(self.namespace, name)
+        options = {**self._default_options, **(options or {})}
+        spec = self.spec_for(options)
         with self._lock:
             if name in self.names():
                 raise Conflict(f"collection {name!r} already exists")
@@ -368,6 +409,7 @@ class Collections:
                 "namespace": self.namespace,
                 "name": name,
                 "state": "creating",
+                "options": options or None,
                 "created_at": utcnow(),
             }
             with self.storage.records.engine.begin() as connection:
@@ -375,15 +417,13 @@ class Collections:
                     delete(collections_table).where(collections_table.c.physical == physical)
                 )
                 connection.execute(insert(collections_table).values(row))
-            table = self.storage.records.table(physical, self.spec.fields)
+            table = self.storage.records.table(physical, spec.fields)
             try:
                 if self.storage.vectors.exists(physical):
                     self.storage.vectors.drop(physical)
-                self.storage.vectors.create(physical, self.spec.index)
+                self.storage.vectors.create(physical, spec.index)
                 self.storage.records.drop_table(table)
-                self.storage.records.create_table(
-                    self.storage.records.table(physical, self.spec.fields)
-                )
+                self.storage.records.create_table(self.storage.records.table(physical, spec.fields))
             except Exception:
                 self._forget(physical)
                 raise

@@ -1,8 +1,9 @@
 """Every installed app in one process on one port, each under its own prefix.
 
 ``/qa/...`` is the QA chatbot with its own ``/qa/docs``, ``/images/...`` the image search,
-and so on; ``/`` lists them. The apps share one storage (one Milvus connection, one SQL
-engine), created here and handed to each app's lifespan, which runs as usual.
+and so on; ``/`` is the web front-end with a page per app, ``/apps`` lists them. The apps
+share one storage (one Milvus connection, one SQL engine), created here and handed to each
+app's lifespan, which runs as usual.
 """
 
 import importlib
@@ -15,9 +16,9 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
 
 from common.app import create_app, open_storage, quiet_openmp
+from common.frontend import app_link, serve_frontend
 from common.http import configure_logging
 from common.settings import Settings
 from common.solution import Solution
@@ -26,14 +27,6 @@ log = logging.getLogger(__name__)
 
 # The apps of this repository, by the module that declares each one's SOLUTION.
 APPS = ("solutions.qa_chatbot.app", "solutions.image_search.app", "solutions.molecular_search.app")
-
-
-class AppLink(BaseModel):
-    name: str
-    title: str
-    api: str
-    docs: str
-    redoc: str
 
 
 def installed(modules: Sequence[str] = APPS) -> Iterator[Solution[Any]]:
@@ -53,7 +46,7 @@ def installed(modules: Sequence[str] = APPS) -> Iterator[Solution[Any]]:
 
 def create_site(solutions: Sequence[Solution[Any]], settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    apps = {solution.namespace: create_app(solution) for solution in solutions}
+    apps = {solution.namespace: create_app(solution, frontend=False) for solution in solutions}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -69,22 +62,10 @@ def create_site(solutions: Sequence[Solution[Any]], settings: Settings | None = 
             storage.close()
 
     site = FastAPI(title="Search apps", lifespan=lifespan, docs_url=None, redoc_url=None)
-
-    @site.get("/", summary="The apps served here")
-    async def index() -> list[AppLink]:
-        return [
-            AppLink(
-                name=prefix,
-                title=app.title,
-                api=f"/{prefix}/",
-                docs=f"/{prefix}/docs",
-                redoc=f"/{prefix}/redoc",
-            )
-            for prefix, app in apps.items()
-        ]
-
     for prefix, app in apps.items():
         site.mount(f"/{prefix}", app)
+    links = [app_link(solution, f"{solution.namespace}/") for solution in solutions]
+    serve_frontend(site, links, settings)
     return site
 
 

@@ -42,14 +42,18 @@ class ItemCodec(Generic[T]):
 
 
 def add_one(
-    collections: Collections, name: str, codec: ItemCodec[T], item: T
+    collections: Collections,
+    name: str,
+    codec_for: Callable[[Collection], ItemCodec[T]],
+    item: T,
 ) -> tuple[Collection, dict[str, Any]]:
     """Add a single item the way a load would (creating the collection if needed).
 
     Returns the collection and the stored record; 409 if the same content is stored.
     """
-    item_id = content_id(codec.key(item))
     collection = collections.get_or_create(name)
+    codec = codec_for(collection)
+    item_id = content_id(codec.key(item))
     conflict = Conflict(f"this item is already stored as id {item_id}")
     if collection.stored_ids([item_id]):
         raise conflict

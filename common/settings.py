@@ -6,6 +6,10 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# The repository's front-end, next to common/; a packaged install (the Docker image) sets
+# SEARCH_FRONTEND_DIR instead.
+FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
+
 
 def _split_commas(value: object) -> object:
     """Accept ``a,b`` in the environment as well as a real list."""
@@ -45,5 +49,9 @@ class Settings(BaseSettings):
         True, description="Load an app's sample data when its default collection does not exist."
     )
     job_batch_size: int = Field(64, ge=1, le=4096, description="Items per encode/insert batch.")
+    frontend_dir: Path = Field(
+        FRONTEND,
+        description="The web front-end (static files) served at `/`; not served if missing.",
+    )
 
     _split = field_validator("data_roots", "cors_origins", mode="before")(_split_commas)

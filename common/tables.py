@@ -12,6 +12,8 @@ collections_table = Table(
     Column("name", String(40), nullable=False),
     # "ready", or "dropping" between the Milvus drop and the SQL drop.
     Column("state", String(10), nullable=False),
+    # What the app let the creator choose (e.g. fingerprint size); its spec follows from it.
+    Column("options", JSON, nullable=True),
     Column("created_at", DateTime, nullable=False),
     mysql_charset="utf8mb4",
 )

@@ -72,3 +72,5 @@ def check_dockerfile(dockerfile: Path, args: dict[str, str]) -> None:
     assert "exec python -m solutions.${APP}" in text
     assert (ROOT / "solutions" / args["APP"] / "__main__.py").exists()
     assert "USER " in text  # not root
+    # The front-end is served by every app alone, from outside site-packages.
+    assert "COPY frontend ./frontend" in text and "SEARCH_FRONTEND_DIR=/app/frontend" in text

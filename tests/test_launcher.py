@@ -31,13 +31,20 @@ def test_one_process_serves_every_app(tmp_path: Path, monkeypatch, minilm, effic
         for s in solutions
     ]
     with TestClient(create_site(solutions, Settings())) as site:
-        links = site.get("/").json()
-        assert [link["docs"] for link in links] == ["/qa/docs", "/images/docs", "/molecules/docs"]
+        links = site.get("/apps").json()
+        assert [link["docs"] for link in links] == ["qa/docs", "images/docs", "molecules/docs"]
+        front = site.get("/")  # the front-end, with a page per app
+        assert "text/html" in front.headers["content-type"] and 'src="ui/app.js"' in front.text
+        assert site.get("/ui/app.js").headers["content-type"].startswith("text/javascript")
         for link in links:
-            assert "text/html" in site.get(link["docs"]).headers["content-type"]
-            assert "text/html" in site.get(link["redoc"]).headers["content-type"]
+            assert "text/html" in site.get(f"/{link['docs']}").headers["content-type"]
+            assert "text/html" in site.get(f"/{link['redoc']}").headers["content-type"]
             spec = site.get(f"/{link['name']}/openapi.json").json()
             assert spec["info"]["title"] == link["title"]
+            operations = [
+                op["operationId"] for path in spec["paths"].values() for op in path.values()
+            ]
+            assert len(operations) == len(set(operations)), operations
         for prefix in ("qa", "images", "molecules"):  # the samples load on first start
             job = site.get(f"/{prefix}/jobs").json()[0]
             assert wait_for_job(site, job["id"], prefix=f"/{prefix}")["status"] == "succeeded"
@@ -51,6 +58,8 @@ def test_one_process_serves_every_app(tmp_path: Path, monkeypatch, minilm, effic
         assert top["filename"].endswith("coffee.jpg")
         assert top["thumbnail_url"].startswith("http://testserver/images/collections/photos/")
         assert site.get(top["thumbnail_url"]).status_code == 200
+        head = site.head(top["thumbnail_url"])
+        assert head.status_code == 200 and head.headers["content-type"] == "image/jpeg"
         aspirin = {"smiles": "CC(=O)Oc1ccccc1C(=O)O"}
         found = site.post("/molecules/collections/drugs/similar", json=aspirin).json()
         assert found["results"][0]["name"] == "Aspirin"

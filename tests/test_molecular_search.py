@@ -56,9 +56,11 @@ def loaded(shared_molecules: TestClient) -> Iterator[tuple[TestClient, dict[str,
     yield client, molecules
 
 
-def test_similarity_equals_rdkit_brute_force(loaded) -> None:  # type: ignore[no-untyped-def]
-    client, molecules = loaded
-    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+def assert_top10_is_brute_force(
+    client: TestClient, name: str, molecules: dict[str, Chem.Mol], radius: int = 2, bits: int = 2048
+) -> None:
+    """Top-10 of every query equals RDKit's BulkTanimotoSimilarity over the same molecules."""
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=bits)
     smiles = list(molecules)
     fingerprints = [generator.GetFingerprint(molecules[s]) for s in smiles]
     for query in QUERIES:
@@ -66,7 +68,7 @@ def test_similarity_equals_rdkit_brute_force(loaded) -> None:  # type: ignore[no
             generator.GetFingerprint(Chem.MolFromSmiles(query)), fingerprints
         )
         best = sorted(zip(expected, smiles, strict=True), key=lambda p: -p[0])[:10]
-        response = client.post("/collections/drugs/similar", json={"smiles": query, "top_k": 10})
+        response = client.post(f"/collections/{name}/similar", json={"smiles": query, "top_k": 10})
         assert response.status_code == 200, response.text
         results = response.json()["results"]
         assert [r["similarity"] for r in results] == pytest.approx([s for s, _ in best], abs=1e-4)
@@ -76,6 +78,11 @@ def test_similarity_equals_rdkit_brute_force(loaded) -> None:  # type: ignore[no
                 result["smiles"] in {s for score, s in best}
                 or abs(result["similarity"] - tenth) < 1e-4
             ), (query, result)
+
+
+def test_similarity_equals_rdkit_brute_force(loaded) -> None:  # type: ignore[no-untyped-def]
+    client, molecules = loaded
+    assert_top10_is_brute_force(client, "drugs", molecules)
     mode = client.get("/health/ready").json()["mode"]
     backend_is_lite = client.get("/health/ready").json()["milvus_mode"] == "lite"
     assert mode.startswith("fallback" if backend_is_lite else "exact")
@@ -182,3 +189,75 @@ def test_substructure_sees_a_dropped_and_recreated_collection(shared_molecules: 
     assert client.post("/collections/again/items", json={"smiles": "c1ccccc1N"}).status_code == 201
     second = client.post("/collections/again/substructure", json=ring).json()["results"]
     assert [r["smiles"] for r in second] == ["Nc1ccccc1"]
+
+
+def load_sample_into(client: TestClient, name: str) -> None:
+    response = client.post(f"/collections/{name}/loads/sample")
+    assert response.status_code == 202, response.text
+    assert wait_for_job(client, response.json()["id"], timeout=300)["status"] == "succeeded"
+
+
+def test_fingerprint_chosen_per_collection(shared_molecules: TestClient) -> None:
+    client = shared_molecules
+    options = {"radius": 3, "bits": 1024}
+    created = client.post("/collections", json={"name": "ecfp6", "options": options})
+    assert created.status_code == 201, created.text
+    assert created.json()["dim"] == 1024
+    assert created.json()["options"] | options == created.json()["options"]
+    load_sample_into(client, "ecfp6")
+    assert_top10_is_brute_force(client, "ecfp6", sample_molecules(), radius=3, bits=1024)
+    added = client.post("/collections/ecfp6/items", json={"smiles": "CCCCCCCCCCCCO", "name": "x"})
+    assert added.status_code == 201, added.text
+    found = client.post("/collections/ecfp6/similar", json={"smiles": "CCCCCCCCCCCCO"}).json()
+    assert {"name": "x", "similarity": 1.0} in [
+        {"name": r["name"], "similarity": r["similarity"]} for r in found["results"]
+    ]
+    described = client.get("/collections/ecfp6").json()
+    assert described["options"]["radius"] == 3 and described["dim"] == 1024
+    # A collection created by adding to it (or by a load) gets the defaults: ECFP4, 2048 bits.
+    assert client.post("/collections/implicit/items", json={"smiles": "CCO"}).status_code == 201
+    assert client.get("/collections/implicit").json()["options"]["bits"] == 2048
+
+
+def test_ivf_index_on_a_server_refused_on_lite(shared_molecules: TestClient) -> None:
+    client = shared_molecules
+    lite = client.get("/health/ready").json()["milvus_mode"] == "lite"
+    ivf = {"index": "BIN_IVF_FLAT", "nlist": 16, "nprobe": 16}
+    before = snapshot(client)
+    response = client.post("/collections", json={"name": "ivf", "options": ivf})
+    if lite:
+        assert response.status_code == 422
+        assert error_of(response)["code"] == "unsupported_feature"
+        assert "Milvus server" in error_of(response)["message"]
+        assert snapshot(client) == before
+        return
+    assert response.status_code == 201, response.text
+    assert response.json()["index_type"] == "BIN_IVF_FLAT"
+    load_sample_into(client, "ivf")
+    # nprobe = nlist searches every cluster: the same results as the exact BIN_FLAT.
+    assert_top10_is_brute_force(client, "ivf", sample_molecules())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"bits": 1001},  # not a multiple of 8
+        {"bits": 16},
+        {"radius": 0},
+        {"radius": 9},
+        {"index": "HNSW"},
+        {"nlist": 0},
+        {"fingerprint": "maccs"},  # unknown option
+        "ecfp4",
+    ],
+)
+def test_bad_collection_options(shared_molecules: TestClient, options: object) -> None:
+    client = shared_molecules
+    storage = client.app.state.context.storage  # type: ignore[attr-defined]
+    response = client.post("/collections", json={"name": "bad_options", "options": options})
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "invalid_input", response.text
+    # A refused create can only have left a collection behind: there is none, in either store.
+    assert client.get("/collections/bad_options").status_code == 404
+    assert "molecules__bad_options" not in storage.vectors.client.list_collections()
+    assert not storage.records.table_exists("molecules__bad_options")

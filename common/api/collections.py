@@ -1,5 +1,6 @@
 """The verbs every app has: list, create, describe and drop collections; add, get, delete items."""
 
+import functools
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -23,10 +24,29 @@ class CollectionInfo(BaseModel):
     dim: int
     metric: str
     index_type: str
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the collection was created with, if the app has options.",
+    )
 
 
 class NewCollection(BaseModel):
     name: str = Field(pattern=r"^[a-z](?:_?[a-z0-9])*$", max_length=40, examples=["faq"])
+
+
+def new_collection_model(solution: Solution[Any]) -> type[NewCollection]:
+    """The create body: a name, plus the app's per-collection options if it has any."""
+    options = solution.collection_options
+    if options is None:
+        return NewCollection
+    return create_model(
+        f"New{solution.namespace.title()}Collection",
+        __base__=NewCollection,
+        options=(
+            options,
+            Field(default_factory=options, description="Chosen once, at creation."),
+        ),
+    )
 
 
 def info(collection: Collection) -> CollectionInfo:
@@ -37,6 +57,7 @@ def info(collection: Collection) -> CollectionInfo:
         dim=index.dim,
         metric=index.metric,
         index_type=index.index_type,
+        options=collection.options,
     )
 
 
@@ -61,6 +82,7 @@ def collections_router(solution: Solution[Any]) -> APIRouter:
     router = APIRouter(prefix="/collections", tags=["collections"])
     Item = solution.item_model  # noqa: N806 - a class
     Stored = stored_model(solution)  # noqa: N806 - a class
+    New = new_collection_model(solution)  # noqa: N806 - a class
 
     @router.get("", summary="All collections of this app with their sizes")
     async def list_collections(context: Context) -> list[CollectionInfo]:
@@ -75,8 +97,13 @@ def collections_router(solution: Solution[Any]) -> APIRouter:
         summary="Create an empty collection",
         responses={409: {"model": ErrorResponse, "description": "It exists."}, **INVALID},
     )
-    async def create_collection(body: NewCollection, context: Context) -> CollectionInfo:
-        return info(await run_in_threadpool(context.collections.create, body.name))
+    async def create_collection(
+        body: Annotated[New, Body()],  # type: ignore[valid-type]
+        context: Context,
+    ) -> CollectionInfo:
+        options: BaseModel | None = getattr(body, "options", None)
+        chosen = options.model_dump(mode="json") if options is not None else None
+        return info(await run_in_threadpool(context.collections.create, body.name, chosen))
 
     @router.get("/{name}", summary="Size and index of a collection", responses=UNKNOWN)
     async def describe_collection(collection: ExistingCollection) -> CollectionInfo:
@@ -106,8 +133,8 @@ def collections_router(solution: Solution[Any]) -> APIRouter:
             item: Annotated[Item, Body()],  # type: ignore[valid-type]
             context: Context,
         ) -> Any:
-            codec = solution.codec(context.encoder)
-            _, record = await run_in_threadpool(add_one, context.collections, name, codec, item)
+            codec_for = functools.partial(solution.codec, context.encoder)
+            _, record = await run_in_threadpool(add_one, context.collections, name, codec_for, item)
             return stored(Stored, record)
 
     @router.get(

@@ -51,12 +51,12 @@ def start_load(context: AppContext, name: str, source: LoadSource) -> Job:
     except BaseException:
         source.discard()
         raise
-    codec = context.solution.codec(context.encoder)
     batch_size = context.settings.job_batch_size
 
     def work(job: JobContext) -> None:
         # Created here, not in the request: on a Milvus server that takes seconds.
         collection = context.collections.get_or_create(name)
+        codec = context.solution.codec(context.encoder, collection)
         job.set_total(source.parser.count(source.path))
         # Reading (decoding images, parsing rows) runs ahead on its own thread.
         items = prefetch(source.parser.parse(source.path), ahead=2 * batch_size)

@@ -69,6 +69,7 @@ SOLUTION = Solution(
     load_encoder=load_encoder,
     codec=image_codec,
     parsers=(),
+    own_load_suffixes=ImageSource.suffixes,
     default_collection="photos",
     routers=(routes.router,),
     sample_file=SAMPLE,

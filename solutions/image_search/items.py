@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import Integer, String
 
+from common.collection import Collection
 from common.encoder import Encoder
 from common.loading import ItemCodec
 from common.record_store import RecordField
@@ -74,7 +75,9 @@ RECORD_FIELDS = (
 )
 
 
-def image_codec(encoder: Encoder) -> ItemCodec[ImageFile]:
+def image_codec(encoder: Encoder, collection: Collection | None = None) -> ItemCodec[ImageFile]:
+    """Every image collection is stored alike: ``collection`` is not needed."""
+
     def encode(images: Sequence[ImageFile]) -> np.ndarray:
         return encoder.encode([image.picture for image in images])
 

@@ -1,6 +1,7 @@
 """The image app's own routes: loads of files, zips and folders; search; media by id."""
 
 import dataclasses
+import functools
 import json
 import uuid
 from pathlib import PurePath
@@ -213,7 +214,7 @@ async def add_image(
     image = await _query_image(file, _settings(context))
     image = dataclasses.replace(image, label=label or "")
     collection, record = await run_in_threadpool(
-        add_one, context.collections, name, image_codec(context.encoder), image
+        add_one, context.collections, name, functools.partial(image_codec, context.encoder), image
     )
     return _hits(request, collection, [Match(record["id"], 1.0, record)])[0]
 
@@ -326,9 +327,9 @@ def _media(collection: Collection, item_id: ItemId, kind: str, media_type: str) 
     return FileResponse(path, media_type=media_type, headers=IMMUTABLE)
 
 
-@router.api_route(
+@router.head("/collections/{name}/items/{item_id}/thumbnail", include_in_schema=False)
+@router.get(
     "/collections/{name}/items/{item_id}/thumbnail",
-    methods=["GET", "HEAD"],
     name="get_thumbnail",
     summary="An image's thumbnail (JPEG, at most 256 px)",
     responses=UNKNOWN,
@@ -338,9 +339,9 @@ async def thumbnail(collection: ExistingCollection, item_id: ItemId) -> FileResp
     return await run_in_threadpool(_media, collection, item_id, "thumbnail", "image/jpeg")
 
 
-@router.api_route(
+@router.head("/collections/{name}/items/{item_id}/original", include_in_schema=False)
+@router.get(
     "/collections/{name}/items/{item_id}/original",
-    methods=["GET", "HEAD"],
     name="get_original",
     summary="An image as it was loaded",
     responses=UNKNOWN,

@@ -1,7 +1,6 @@
 """Molecular similarity search declared on the shared layer: fingerprints, sources, routes."""
 
 from pathlib import Path
-from typing import cast
 
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -10,12 +9,12 @@ from common.app import create_app
 from common.settings import Settings
 from common.solution import Solution
 from solutions.molecular_search import routes
-from solutions.molecular_search.chem import DEFAULT_SPEC, FingerprintSpec
 from solutions.molecular_search.items import (
     Fingerprinter,
+    FingerprintOptions,
     collection_spec,
-    configure,
     molecule_codec,
+    search_mode,
 )
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.molecular_search.sources import MoleculeSource
@@ -24,11 +23,13 @@ SAMPLE = Path(__file__).parent / "data" / "approved_drugs.csv"
 
 DESCRIPTION = """
 Paste a SMILES, get the most similar molecules ranked by **Tanimoto similarity** of their
-Morgan fingerprints (ECFP4: radius 2, 2048 bits by default), with 2D drawings; or find every
-molecule containing a substructure (SMARTS or SMILES), with the match highlighted.
+Morgan fingerprints (ECFP4: radius 2, 2048 bits by default, chosen per collection when it is
+created: `POST /collections` with `options`), with 2D drawings; or find every molecule
+containing a substructure (SMARTS or SMILES), with the match highlighted.
 
 * **On a Milvus server** fingerprints are `BINARY_VECTOR`s searched with `JACCARD`
-  (1 - Jaccard distance is exactly Tanimoto).
+  (1 - Jaccard distance is exactly Tanimoto), with `BIN_FLAT` (exact) or, for large
+  collections that choose it, `BIN_IVF_FLAT`.
 * **On Milvus Lite**, which has no binary vectors, fingerprints are stored as float vectors;
   a pool of candidates found by cosine is re-ranked by exact Tanimoto. `GET /health/ready`
   says which mode this instance runs in.
@@ -49,9 +50,7 @@ class MoleculeRecord(BaseModel):
 
 
 def load_encoder(settings: Settings) -> Fingerprinter:
-    # create_app guarantees the settings are this app's MoleculeSettings.
-    mine = cast(MoleculeSettings, settings)
-    return Fingerprinter(FingerprintSpec(radius=mine.mol_radius, bits=mine.mol_bits))
+    return Fingerprinter()
 
 
 SOLUTION = Solution(
@@ -59,7 +58,7 @@ SOLUTION = Solution(
     title="Molecular similarity search",
     description=DESCRIPTION,
     item_model=MoleculeRecord,
-    spec=collection_spec(DEFAULT_SPEC, binary=True),
+    spec=None,  # each collection's follows from its options: spec_for
     load_encoder=load_encoder,
     codec=molecule_codec,
     parsers=(MoleculeSource(),),
@@ -68,7 +67,9 @@ SOLUTION = Solution(
     sample_file=SAMPLE,
     settings_model=MoleculeSettings,
     requires=("rdkit",),
-    configure=configure,
+    collection_options=FingerprintOptions,
+    spec_for=collection_spec,
+    mode=search_mode,
     json_items=False,
     openapi_tags=({"name": "molecules", "description": "Similarity, substructure, drawings."},),
 )

@@ -3,39 +3,82 @@
 Morgan bits drive similarity (Milvus's vector); pattern bits, kept in SQL, screen
 substructure queries. The content key is the canonical SMILES, so the same structure
 written two ways is loaded once.
+
+Each collection chooses its fingerprint (radius, bits) and, on a Milvus server, its index
+when it is created (``FingerprintOptions``); a load that creates one uses the defaults.
 """
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import LargeBinary, String, Text
 
-from common.collection import CollectionSpec
+from common.collection import Collection, CollectionSpec
+from common.errors import UnsupportedFeature
 from common.loading import ItemCodec
 from common.record_store import RecordField
 from common.vector_store import Capabilities, VectorIndex
-from solutions.molecular_search.chem import FingerprintSpec, as_float, morgan_bits, pattern_bits
+from solutions.molecular_search.chem import (
+    DEFAULT_SPEC,
+    FingerprintSpec,
+    as_float,
+    morgan_bits,
+    pattern_bits,
+)
 from solutions.molecular_search.sources import MoleculeRow
 
 PATTERN_BITS = 2048
 MAX_NAME = 300
 
 
+class FingerprintOptions(BaseModel):
+    """What a molecule collection is built with; chosen once, when it is created."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"radius": 2, "bits": 2048, "index": "BIN_FLAT"}]},
+    )
+
+    radius: int = Field(2, ge=1, le=4, description="Morgan radius: 2 is ECFP4, 3 is ECFP6.")
+    bits: int = Field(2048, ge=64, le=8192, multiple_of=8, description="Fingerprint length.")
+    index: Literal["BIN_FLAT", "BIN_IVF_FLAT"] = Field(
+        "BIN_FLAT",
+        description="Milvus server only. BIN_FLAT compares every fingerprint (exact); "
+        "BIN_IVF_FLAT clusters them and searches the `nprobe` nearest clusters (faster on "
+        "large collections, approximate). Milvus Lite always uses its exact-re-ranked fallback.",
+    )
+    nlist: int = Field(1024, ge=1, le=65536, description="BIN_IVF_FLAT: number of clusters.")
+    nprobe: int = Field(
+        64, ge=1, le=65536, description="BIN_IVF_FLAT: clusters searched per query."
+    )
+
+    @property
+    def fingerprint(self) -> FingerprintSpec:
+        return FingerprintSpec(radius=self.radius, bits=self.bits)
+
+
+def options_of(collection: Collection) -> FingerprintOptions:
+    return FingerprintOptions.model_validate(collection.options)
+
+
 class Fingerprinter:
-    """The app's encoder: Morgan fingerprints, packed (server) or as floats (Milvus Lite)."""
+    """The app's encoder: Morgan fingerprints, packed (server) or as 0/1 floats (Milvus Lite)."""
 
     name = "Morgan fingerprint"
-    metric = "JACCARD"
+    metric = "Tanimoto"
+    dim = FingerprintOptions().bits  # of the default collection; each may choose its own
 
-    def __init__(self, spec: FingerprintSpec) -> None:
-        self.spec = spec
-        self.dim = spec.bits
-        self.binary = True  # set by configure() once the connected Milvus is known
-
-    def encode(self, rows: Sequence[MoleculeRow]) -> Sequence[Any]:
-        bits = [morgan_bits(row.mol, self.spec) for row in rows]
-        return bits if self.binary else np.stack([as_float(b) for b in bits])
+    def encode(
+        self,
+        rows: Sequence[MoleculeRow],
+        spec: FingerprintSpec = DEFAULT_SPEC,
+        *,
+        binary: bool = True,
+    ) -> Sequence[Any]:
+        bits = [morgan_bits(row.mol, spec) for row in rows]
+        return bits if binary else np.stack([as_float(b) for b in bits])
 
 
 def record_fields(spec: FingerprintSpec) -> tuple[RecordField, ...]:
@@ -48,44 +91,65 @@ def record_fields(spec: FingerprintSpec) -> tuple[RecordField, ...]:
     )
 
 
-def collection_spec(spec: FingerprintSpec, *, binary: bool) -> CollectionSpec:
-    """Binary vectors with JACCARD (exact Tanimoto), or 0/1 floats with COSINE for Lite."""
-    index = VectorIndex(
-        dim=spec.bits,
-        kind="binary" if binary else "float",
-        metric="JACCARD" if binary else "COSINE",
-        index_type="BIN_FLAT" if binary else "FLAT",
-        build_params={},
-        search_params={},
-    )
-    return CollectionSpec(index=index, fields=record_fields(spec))
-
-
-def configure(encoder: Any, capabilities: Capabilities) -> tuple[CollectionSpec, str]:
-    """Binary JACCARD where Milvus has binary vectors; else floats re-ranked exactly."""
-    fingerprinter: Fingerprinter = encoder
-    fingerprinter.binary = capabilities.binary_vectors
-    fingerprinter.metric = "JACCARD" if fingerprinter.binary else "COSINE, re-ranked by Tanimoto"
-    if fingerprinter.binary:
-        return collection_spec(fingerprinter.spec, binary=True), (
-            "exact: BINARY_VECTOR fingerprints searched with JACCARD (BIN_FLAT) on the server"
+def collection_spec(options: Mapping[str, Any], capabilities: Capabilities) -> CollectionSpec:
+    """Binary vectors with JACCARD (exact Tanimoto) on a server; 0/1 floats for Lite."""
+    chosen = FingerprintOptions.model_validate(options)
+    fingerprint = chosen.fingerprint
+    if capabilities.binary_vectors:
+        ivf = chosen.index == "BIN_IVF_FLAT"
+        index = VectorIndex(
+            dim=fingerprint.bits,
+            kind="binary",
+            metric="JACCARD",
+            index_type=chosen.index,
+            build_params={"nlist": chosen.nlist} if ivf else {},
+            search_params={"nprobe": chosen.nprobe} if ivf else {},
         )
-    return collection_spec(fingerprinter.spec, binary=False), (
+    elif chosen.index != "BIN_FLAT":
+        raise UnsupportedFeature(
+            f"{chosen.index} needs a Milvus server; Milvus Lite has no binary vectors and "
+            "searches molecules with its exact-re-ranked fallback (leave index as BIN_FLAT)"
+        )
+    else:
+        index = VectorIndex(
+            dim=fingerprint.bits,
+            kind="float",
+            metric="COSINE",
+            index_type="FLAT",
+            build_params={},
+            search_params={},
+        )
+    return CollectionSpec(index=index, fields=record_fields(fingerprint))
+
+
+def search_mode(capabilities: Capabilities) -> str:
+    if capabilities.binary_vectors:
+        return (
+            "exact: BINARY_VECTOR fingerprints searched with JACCARD on the server "
+            "(BIN_FLAT; BIN_IVF_FLAT where a collection chose it)"
+        )
+    return (
         "fallback (Milvus Lite has no binary vectors): a larger pool of candidates by cosine "
         "over float fingerprints, re-ranked by exact Tanimoto"
     )
 
 
-def molecule_codec(encoder: Any) -> ItemCodec[MoleculeRow]:
+def molecule_codec(encoder: Any, collection: Collection) -> ItemCodec[MoleculeRow]:
+    """How molecules are stored in ``collection``: with the fingerprint it was created with."""
     fingerprinter: Fingerprinter = encoder
+    spec = options_of(collection).fingerprint
+    binary = collection.spec.index.kind == "binary"
 
     def record(row: MoleculeRow) -> dict[str, Any]:
         return {
             "smiles": row.smiles,
             "name": row.name[:MAX_NAME],
             "source_id": row.source_id[:200],
-            "morgan": morgan_bits(row.mol, fingerprinter.spec),
+            "morgan": morgan_bits(row.mol, spec),
             "pattern": pattern_bits(row.mol, PATTERN_BITS),
         }
 
-    return ItemCodec(key=lambda row: row.smiles, record=record, encode=fingerprinter.encode)
+    def encode(rows: Sequence[MoleculeRow]) -> Sequence[Any]:
+        return fingerprinter.encode(rows, spec, binary=binary)
+
+    return ItemCodec(key=lambda row: row.smiles, record=record, encode=encode)

@@ -1,5 +1,6 @@
 """The molecular app's own routes: add, similarity, substructure, depictions, validation."""
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast
@@ -165,8 +166,8 @@ async def add_molecule(
     mol = await run_in_threadpool(_parse, body.smiles)
     smiles = chem.canonical_smiles(mol)
     row = MoleculeRow(smiles=smiles, name=body.name or body.id, source_id=body.id, mol=mol)
-    codec = molecule_codec(context.encoder)
-    collection, record = await run_in_threadpool(add_one, context.collections, name, codec, row)
+    codec_for = functools.partial(molecule_codec, context.encoder)
+    collection, record = await run_in_threadpool(add_one, context.collections, name, codec_for, row)
     return _hit(request, collection, record["id"], record)
 
 
@@ -182,8 +183,9 @@ async def similar(
     settings = _settings(context)
 
     def search() -> list[tuple[float, int, dict[str, Any]]]:
-        query = chem.morgan_bits(mol, context.encoder.spec)  # type: ignore[attr-defined]
-        vector = context.encoder.encode([MoleculeRow("", "", "", mol)])  # type: ignore[arg-type]
+        codec = molecule_codec(context.encoder, collection)
+        row = MoleculeRow("", "", "", mol)
+        query, vector = codec.record(row)["morgan"], codec.encode([row])
         binary = collection.spec.index.kind == "binary"
         pool = body.top_k if binary else max(50, body.top_k * settings.mol_pool)
         matches = collection.search(vector, pool)[0]
@@ -287,9 +289,9 @@ async def substructure(
     return SubstructureResults(screened=screened, results=hits, truncated=truncated)
 
 
-@router.api_route(
+@router.head("/collections/{name}/items/{item_id}/depiction", include_in_schema=False)
+@router.get(
     "/collections/{name}/items/{item_id}/depiction",
-    methods=["GET", "HEAD"],
     name="get_depiction",
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}}}, **UNKNOWN, **INVALID},

@@ -6,8 +6,6 @@ from common.settings import Settings
 
 
 class MoleculeSettings(Settings):
-    mol_radius: int = Field(2, ge=1, le=4, description="Morgan radius (2 = ECFP4).")
-    mol_bits: int = Field(2048, ge=64, le=8192, multiple_of=8, description="Fingerprint bits.")
     mol_pool: int = Field(
         5,
         ge=1,

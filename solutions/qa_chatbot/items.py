@@ -7,6 +7,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Text
 
+from common.collection import Collection
 from common.encoder import Encoder
 from common.loading import ItemCodec
 from common.record_store import RecordField
@@ -48,7 +49,9 @@ def question_key(pair: QAPair) -> str:
     return " ".join(pair.question.split()).casefold()
 
 
-def qa_codec(encoder: Encoder) -> ItemCodec[QAPair]:
+def qa_codec(encoder: Encoder, collection: Collection | None = None) -> ItemCodec[QAPair]:
+    """Every QA collection is stored alike: ``collection`` is not needed."""
+
     def encode(pairs: Sequence[QAPair]) -> np.ndarray:
         return encoder.encode([pair.question for pair in pairs])
 

@@ -1,0 +1,63 @@
+"""The shared web front-end: static files at ``/``, and the list of apps it shows.
+
+The same files are served by the launcher (every app, each under its prefix) and by an app
+running alone (only its own page). Same origin in both cases, so the front-end needs no API
+address and no CORS. Links are relative to the site root, which keeps working behind a
+proxy that serves the site under a path.
+"""
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from common.settings import Settings
+from common.solution import Solution
+
+log = logging.getLogger(__name__)
+
+
+class AppLink(BaseModel):
+    name: str = Field(description="The app's namespace; the front-end page of the same name.")
+    title: str
+    api: str = Field(description="Where its API is, relative to the site root (`qa/` or ``).")
+    docs: str
+    redoc: str
+    collection: str = Field(description="The collection the app's sample data loads into.")
+    formats: list[str] = Field(description="File suffixes a load accepts.")
+
+
+def app_link(solution: Solution[Any], prefix: str) -> AppLink:
+    """``prefix`` is ``qa/`` under the launcher, empty when the app runs alone."""
+    return AppLink(
+        name=solution.namespace,
+        title=solution.title,
+        api=prefix,
+        docs=f"{prefix}docs",
+        redoc=f"{prefix}redoc",
+        collection=solution.default_collection,
+        formats=solution.suffixes,
+    )
+
+
+def serve_frontend(app: FastAPI, links: Sequence[AppLink], settings: Settings) -> None:
+    """Serve the front-end at ``/`` (its files under ``/ui``) and the apps at ``/apps``."""
+
+    @app.get("/apps", include_in_schema=False)
+    async def apps() -> list[AppLink]:
+        return list(links)
+
+    folder = settings.frontend_dir
+    if not (folder / "index.html").is_file():
+        log.warning("no front-end at %s (SEARCH_FRONTEND_DIR): serving the API only", folder)
+        return
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(folder / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/ui", StaticFiles(directory=folder / "ui"), name="ui")
