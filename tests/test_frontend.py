@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from common.app import create_app
 from common.launcher import create_site, installed
@@ -150,6 +150,44 @@ def all_pictures_decoded(page: Page, selector: str) -> int:
     return len(sizes)
 
 
+def upload_into_new_collection(
+    page: Page, url: str, picker: str, upload: Path, *, drop: bool = False
+) -> Locator:
+    """Choose the collection "mine", load ``upload`` through the picker labelled ``picker``
+    (choosing the file, or dragging it onto the drop zone), and wait for the job."""
+    page.goto(url)
+    page.get_by_label("Collection").fill("mine")
+    page.get_by_label("Collection").press("Tab")
+    if drop:
+        files = page.evaluate_handle(
+            """([name, text]) => {
+                const data = new DataTransfer();
+                data.items.add(new File([text], name));
+                return data;
+            }""",
+            [upload.name, upload.read_text()],
+        )
+        zone = page.locator("label.drop", has_text=picker)
+        zone.dispatch_event("dragover", {"dataTransfer": files})
+        zone.dispatch_event("drop", {"dataTransfer": files})
+    else:
+        page.get_by_label(picker).set_input_files(upload)
+    job = page.locator(".job").first
+    expect(job).to_have_attribute("data-status", "succeeded", timeout=LOAD_TIMEOUT_MS)
+    return job
+
+
+def assert_controls_labelled(page: Page) -> None:
+    """Every input and button has a name a screen reader can announce."""
+    unnamed = page.evaluate(
+        """() => [...document.querySelectorAll("input, button, select, textarea")]
+            .filter(c => !(c.labels && c.labels.length) && !c.getAttribute("aria-label")
+                         && !c.textContent.trim())
+            .map(c => c.outerHTML)"""
+    )
+    assert not unnamed, unnamed
+
+
 def first_sample_pair() -> tuple[str, str]:
     with QA_SAMPLE.open(newline="") as file:
         row = next(csv.DictReader(file))
@@ -163,9 +201,10 @@ def test_qa_page(site: str, page: Page) -> None:
     load_sample(page)
     with QA_SAMPLE.open(newline="") as file:
         assert shown_count(page) == len(list(csv.DictReader(file)))
+    assert_controls_labelled(page)
     question, answer = first_sample_pair()
     page.get_by_label("Your question").fill(question.lower())
-    page.get_by_role("button", name="Ask").click()
+    page.get_by_label("Your question").press("Enter")  # the keyboard is enough
     reply = page.locator(".bubble.bot").last
     expect(reply.locator(".answer")).to_have_text(answer)
     expect(reply.locator(".score-value").first).to_have_text("confidence 1.000")
@@ -195,12 +234,7 @@ def test_qa_page(site: str, page: Page) -> None:
 def test_qa_upload_lists_item_errors(site: str, page: Page, tmp_path: Path) -> None:
     upload = tmp_path / "mine.csv"
     upload.write_text("question,answer\nWhat is a test?,A check.\nNo answer here?,\n")
-    page.goto(site + "#/qa")
-    page.get_by_label("Collection").fill("mine")
-    page.get_by_label("Collection").press("Tab")
-    page.get_by_label("Load a CSV").set_input_files(upload)
-    job = page.locator(".job").first
-    expect(job).to_have_attribute("data-status", "succeeded", timeout=LOAD_TIMEOUT_MS)
+    job = upload_into_new_collection(page, site + "#/qa", "Load a CSV", upload)
     expect(job.locator(".job-status")).to_contain_text("added 1")
     expect(job.locator(".item-errors")).to_contain_text("1 item could not be loaded")
     expect(job.locator(".item-errors li")).to_have_count(1)
@@ -217,6 +251,7 @@ def test_images_page(site: str, page: Page, tmp_path: Path) -> None:
     expect(page.get_by_role("heading", level=1)).to_contain_text("Reverse image search")
     load_sample(page)
     assert shown_count(page) > 0
+    assert_controls_labelled(page)
     query = tmp_path / "coffee.png"
     query.write_bytes(encoded(photos()["coffee"]))
     page.get_by_label("Query image").set_input_files(query)
@@ -248,6 +283,7 @@ def test_molecules_page(site: str, page: Page, tmp_path: Path) -> None:
     expect(page.get_by_role("heading", level=1)).to_contain_text("Molecular similarity search")
     load_sample(page)
     assert shown_count(page) > 0
+    assert_controls_labelled(page)
     query = page.get_by_label("Query")
     # Checked as you type, with RDKit's reason.
     query.press_sequentially("C1CC(", delay=20)
@@ -283,12 +319,7 @@ def test_molecules_page(site: str, page: Page, tmp_path: Path) -> None:
 def test_molecule_upload_lists_rdkit_reasons(site: str, page: Page, tmp_path: Path) -> None:
     upload = tmp_path / "mine.smi"
     upload.write_text("CCO ethanol\nC1CC( broken\nc1ccccc1 benzene\n")
-    page.goto(site + "#/molecules")
-    page.get_by_label("Collection").fill("mine")
-    page.get_by_label("Collection").press("Tab")
-    page.get_by_label("Load a .smi").set_input_files(upload)
-    job = page.locator(".job").first
-    expect(job).to_have_attribute("data-status", "succeeded", timeout=LOAD_TIMEOUT_MS)
+    job = upload_into_new_collection(page, site + "#/molecules", "Load a .smi", upload, drop=True)
     expect(job.locator(".job-status")).to_contain_text("added 2")
     expect(job.locator(".item-errors li")).to_contain_text("SMILES Parse Error")
 
