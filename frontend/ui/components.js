@@ -172,7 +172,8 @@ export function dataPanel(ctx, { noun, fileLabel, field = "file", multiple = fal
   }
 
   input.addEventListener("change", () => {
-    ctx.collection = input.value.trim();
+    ctx.collection = input.value.trim() || ctx.link.collection;
+    input.value = ctx.collection;
     refresh();
     ctx.changed();
   });

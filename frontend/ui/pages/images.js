@@ -33,8 +33,12 @@ export function render(section, ctx) {
   const showDuplicates = (title, found) => show(title, found,
     `${formatCount(found.results.length)} at or above similarity ${found.min_score}${found.truncated ? " (more exist)" : ""}.`);
 
+  let shown = null; // the query's preview, released when the next one replaces it
+
   async function search(file) {
-    preview.replaceChildren(h("img", { src: URL.createObjectURL(file), alt: `Query: ${file.name}` }), h("span", { class: "muted small" }, file.name));
+    if (shown) URL.revokeObjectURL(shown);
+    shown = URL.createObjectURL(file);
+    preview.replaceChildren(h("img", { src: shown, alt: `Query: ${file.name}` }), h("span", { class: "muted small" }, file.name));
     const form = new FormData();
     form.append("file", file, file.name);
     if (mode() === "similar") {
