@@ -19,7 +19,7 @@ from common.errors import InvalidInput
 from common.http import ErrorResponse, url_for
 from common.loading import add_one
 from solutions.molecular_search import chem
-from solutions.molecular_search.items import PATTERN_BITS, molecule_codec
+from solutions.molecular_search.items import PATTERN_BITS, molecule_codec, options_of
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.molecular_search.sources import MoleculeRow
 
@@ -183,9 +183,8 @@ async def similar(
     settings = _settings(context)
 
     def search() -> list[tuple[float, int, dict[str, Any]]]:
-        codec = molecule_codec(context.encoder, collection)
-        row = MoleculeRow("", "", "", mol)
-        query, vector = codec.record(row)["morgan"], codec.encode([row])
+        query = chem.morgan_bits(mol, options_of(collection).fingerprint)
+        vector = molecule_codec(context.encoder, collection).encode([MoleculeRow("", "", "", mol)])
         binary = collection.spec.index.kind == "binary"
         pool = body.top_k if binary else max(50, body.top_k * settings.mol_pool)
         matches = collection.search(vector, pool)[0]
