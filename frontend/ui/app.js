@@ -32,13 +32,17 @@ async function boot() {
   show();
 }
 
+let shown = 0; // the latest navigation; an earlier one still loading its module gives way
+
 async function showPage(link) {
+  const ticket = ++shown;
   for (const a of nav.querySelectorAll("a")) {
     if (a.dataset.app === link.name) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   document.title = `${link.title} · Search apps`;
   const page = await PAGES[link.name]();
+  if (ticket !== shown) return;
   const search = h("section", { class: "card", "aria-labelledby": "search-heading" });
   const ctx = {
     link,
