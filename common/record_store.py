@@ -112,6 +112,20 @@ class RecordStore:
 
     def create_system_tables(self) -> None:
         tables.metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Bring system tables made by an earlier version up to date (new nullable columns)."""
+        inspector = inspect(self.engine)
+        for table in tables.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    with self.engine.begin() as connection:
+                        connection.execute(
+                            text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+                        )
 
     # --- per-collection tables -------------------------------------------------------
 

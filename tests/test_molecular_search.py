@@ -247,6 +247,7 @@ def test_ivf_index_on_a_server_refused_on_lite(shared_molecules: TestClient) -> 
         {"radius": 9},
         {"index": "HNSW"},
         {"nlist": 0},
+        {"index": "BIN_IVF_FLAT", "nlist": 16, "nprobe": 32},  # more clusters probed than exist
         {"fingerprint": "maccs"},  # unknown option
         "ecfp4",
     ],

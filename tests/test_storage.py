@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import String
+from sqlalchemy import String, inspect, text
 
 from common.collection import Collections, CollectionSpec, Entry, Storage, content_id
 from common.errors import Conflict, InvalidInput, NotFound, UnsupportedFeature
@@ -288,3 +288,22 @@ def test_an_item_left_pending_by_a_failed_rollback_can_be_added_again(
     assert collection.count() == 4
     milvus_ids, sql_ids, milvus_count = store_ids(collection)
     assert milvus_ids == sql_ids and milvus_count == 4
+
+
+def test_registry_from_an_earlier_version_gains_the_options_column(
+    storage: Storage, collections: Collections
+) -> None:
+    """A database made before collections had options still opens, and its rows read as {}."""
+    collections.create("older")
+    records = storage.records
+    with records.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE search_collections DROP COLUMN options"))
+    assert "options" not in {
+        c["name"] for c in inspect(records.engine).get_columns("search_collections")
+    }
+    records.create_system_tables()  # what the next start does
+    assert "options" in {
+        c["name"] for c in inspect(records.engine).get_columns("search_collections")
+    }
+    reopened = Collections(storage, "test", SPEC)
+    assert reopened.get("older").options == {} and reopened.get("older").spec == SPEC

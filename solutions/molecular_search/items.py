@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import LargeBinary, String, Text
 
 from common.collection import Collection, CollectionSpec
@@ -53,6 +53,12 @@ class FingerprintOptions(BaseModel):
     nprobe: int = Field(
         64, ge=1, le=65536, description="BIN_IVF_FLAT: clusters searched per query."
     )
+
+    @model_validator(mode="after")
+    def _probe_at_most_every_cluster(self) -> "FingerprintOptions":
+        if self.nprobe > self.nlist:
+            raise ValueError(f"nprobe ({self.nprobe}) cannot exceed nlist ({self.nlist})")
+        return self
 
     @property
     def fingerprint(self) -> FingerprintSpec:
