@@ -246,6 +246,27 @@ def test_qa_upload_lists_item_errors(site: str, page: Page, tmp_path: Path) -> N
     expect(page.locator(".jobs").get_by_role("alert").first).to_contain_text("cannot load .txt")
 
 
+def test_a_load_can_be_cancelled(site: str, page: Page, tmp_path: Path) -> None:
+    upload = tmp_path / "many.csv"
+    rows = "".join(
+        f"Question number {i} about topic {i * 7919 % 1000}?,Answer {i}.\n" for i in range(20_000)
+    )
+    upload.write_text("question,answer\n" + rows)
+    page.goto(site + "#/qa")
+    page.get_by_label("Collection").fill("many")
+    page.get_by_label("Collection").press("Tab")
+    page.get_by_label("Load a CSV").set_input_files(upload)
+    job = page.locator(".job").first
+    expect(job).to_have_attribute("data-status", "running", timeout=LOAD_TIMEOUT_MS)
+    job.get_by_role("button", name="Cancel").click()
+    expect(job).to_have_attribute("data-status", "cancelled", timeout=LOAD_TIMEOUT_MS)
+    expect(job.get_by_role("button", name="Cancel")).to_have_count(0)
+    added = int(
+        re.search(r"added ([\d,]+)", job.locator(".job-status").inner_text())[1].replace(",", "")
+    )
+    assert added < 20_000
+
+
 def test_images_page(site: str, page: Page, tmp_path: Path) -> None:
     page.goto(site + "#/images")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Reverse image search")

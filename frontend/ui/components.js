@@ -97,7 +97,15 @@ export function dropZone({ label, accept, onFile, multiple = false }) {
 export function jobProgress(api, job, onEnd) {
   const bar = h("progress", { max: 1, "aria-label": `Loading ${job.source}` });
   const status = h("p", { class: "job-status", role: "status", "aria-live": "polite" });
-  const panel = h("div", { class: "job", "data-status": job.status }, bar, status);
+  const cancel = h("button", { type: "button", class: "small", onclick: async () => {
+    cancel.disabled = true;
+    try {
+      await api.post(`jobs/${job.id}/cancel`);
+    } catch (error) {
+      panel.append(errorBox(error)); // e.g. 409: it had already finished
+    }
+  } }, "Cancel");
+  const panel = h("div", { class: "job", "data-status": job.status }, bar, h("div", { class: "row" }, status, cancel));
 
   const show = (current) => {
     panel.dataset.status = current.status;
@@ -112,6 +120,7 @@ export function jobProgress(api, job, onEnd) {
 
   const end = (final) => {
     show(final);
+    cancel.remove();
     if (final.total === 0 || final.total === null) {
       bar.max = 1;
       bar.value = 1;
