@@ -132,7 +132,7 @@ def _kill_leftovers() -> None:
         _terminate(proc, grace=2.0)
 
 
-def _reserve_ports(count: int) -> list[int]:
+def reserve_ports(count: int) -> list[int]:
     """Return ``count`` distinct ports that are currently free on all interfaces.
 
     The sockets are bound to ``0.0.0.0`` because some Milvus listeners bind
@@ -485,7 +485,7 @@ class MilvusServer:
         self._instance_dir = instance_dir
 
         names = [*_MILVUS_PORT_KEYS, "etcd_peer_port", "metrics_port"]
-        self._ports = dict(zip(names, _reserve_ports(len(names)), strict=True))
+        self._ports = dict(zip(names, reserve_ports(len(names)), strict=True))
         config_dir = _write_milvus_config(instance_dir, self._ports)
 
         env = dict(os.environ)
@@ -767,7 +767,7 @@ class _MariaDBServer:
             )
 
         for _attempt in range(3):
-            port = _reserve_ports(1)[0]
+            port = reserve_ports(1)[0]
             log_start = log.stat().st_size if log.exists() else 0
             self._proc = _spawn(
                 [

@@ -1,12 +1,44 @@
 """Small helpers the tests share."""
 
+import dataclasses
 import json
 import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from common.collection import Collection
+from common.encoder import Encoder
+from common.solution import Solution
+
+
+def use_embedded_storage(
+    monkeypatch: pytest.MonkeyPatch, folder: Path, *, load_sample: bool
+) -> None:
+    """Point every app started from now on at a fresh Milvus Lite + SQLite in ``folder``."""
+    for name, value in {
+        "SEARCH_MILVUS_URI": str(folder / "milvus.db"),
+        "SEARCH_SQL_URL": f"sqlite:///{folder / 'records.db'}",
+        "SEARCH_UPLOAD_DIR": str(folder / "uploads"),
+        "SEARCH_MEDIA_DIR": str(folder / "media"),
+        "SEARCH_LOAD_SAMPLE_DATA": str(load_sample).lower(),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def with_encoders(
+    solutions: Iterable[Solution[Any]], encoders: Mapping[str, Encoder]
+) -> list[Solution[Any]]:
+    """The apps, using the session's encoders (by namespace) rather than loading a copy each."""
+    return [
+        dataclasses.replace(s, load_encoder=lambda _settings, e=encoders[s.namespace]: e)
+        if s.namespace in encoders
+        else s
+        for s in solutions
+    ]
 
 
 def wait_for_job(

@@ -10,9 +10,7 @@ tests cover; these run on the embedded pair.
 """
 
 import csv
-import dataclasses
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +28,8 @@ from common.settings import Settings
 from solutions.molecular_search.app import SOLUTION as MOLECULES
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.qa_chatbot.app import SAMPLE as QA_SAMPLE
+from tests.backends import reserve_ports
+from tests.helpers import use_embedded_storage, with_encoders
 from tests.imagery import encoded, photos
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,9 +49,7 @@ LOAD_TIMEOUT_MS = 180_000
 @contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
     """Run ``app`` with uvicorn on a free local port; yield its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = reserve_ports(1)[0]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -66,29 +64,13 @@ def serving(app: FastAPI) -> Iterator[str]:
         thread.join(timeout=60)
 
 
-def empty_storage(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-    for name, value in {
-        "SEARCH_MILVUS_URI": str(folder / "milvus.db"),
-        "SEARCH_SQL_URL": f"sqlite:///{folder / 'records.db'}",
-        "SEARCH_UPLOAD_DIR": str(folder / "uploads"),
-        "SEARCH_MEDIA_DIR": str(folder / "media"),
-        "SEARCH_LOAD_SAMPLE_DATA": "false",  # the tests load it through the UI
-    }.items():
-        monkeypatch.setenv(name, value)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, minilm, efficientnet) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """Every app in one process, as ``scripts/demo`` runs them, with empty stores."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        empty_storage(monkeypatch, tmp_path_factory.mktemp("site"))
-        encoders = {"qa": minilm, "images": efficientnet}
-        solutions = [
-            dataclasses.replace(s, load_encoder=lambda _settings, e=encoders[s.namespace]: e)
-            if s.namespace in encoders
-            else s
-            for s in installed()
-        ]
+        # Empty stores: the tests load the samples through the UI.
+        use_embedded_storage(monkeypatch, tmp_path_factory.mktemp("site"), load_sample=False)
+        solutions = with_encoders(installed(), {"qa": minilm, "images": efficientnet})
         with serving(create_site(solutions, Settings())) as url:
             yield url
 
@@ -348,7 +330,7 @@ def test_molecule_upload_lists_rdkit_reasons(site: str, page: Page, tmp_path: Pa
 def test_an_app_alone_serves_only_its_page(
     tmp_path: Path, browser: Browser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    empty_storage(monkeypatch, tmp_path)
+    use_embedded_storage(monkeypatch, tmp_path, load_sample=False)
     with serving(create_app(MOLECULES, MoleculeSettings())) as url:
         tab = browser.new_page()
         tab.goto(url)

@@ -1,35 +1,20 @@
 """One process serves every installed app, each under its own prefix with its own docs."""
 
-import dataclasses
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from common.launcher import create_site, installed
 from common.settings import Settings
-from tests.helpers import wait_for_job
+from tests.helpers import use_embedded_storage, wait_for_job, with_encoders
 from tests.imagery import encoded, photos
 
 
 def test_one_process_serves_every_app(tmp_path: Path, monkeypatch, minilm, efficientnet) -> None:  # type: ignore[no-untyped-def]
-    for name, value in {
-        "SEARCH_MILVUS_URI": str(tmp_path / "milvus.db"),
-        "SEARCH_SQL_URL": f"sqlite:///{tmp_path / 'records.db'}",
-        "SEARCH_UPLOAD_DIR": str(tmp_path / "uploads"),
-        "SEARCH_MEDIA_DIR": str(tmp_path / "media"),
-        "SEARCH_LOAD_SAMPLE_DATA": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_embedded_storage(monkeypatch, tmp_path, load_sample=True)
     solutions = list(installed())
     assert [s.namespace for s in solutions] == ["qa", "images", "molecules"]
-    # The real encoders, loaded once for the test session, rather than a second copy of each.
-    encoders = {"qa": minilm, "images": efficientnet}
-    solutions = [
-        dataclasses.replace(s, load_encoder=lambda _settings, e=encoders[s.namespace]: e)
-        if s.namespace in encoders
-        else s
-        for s in solutions
-    ]
+    solutions = with_encoders(solutions, {"qa": minilm, "images": efficientnet})
     with TestClient(create_site(solutions, Settings())) as site:
         links = site.get("/apps").json()
         assert [link["docs"] for link in links] == ["qa/docs", "images/docs", "molecules/docs"]
