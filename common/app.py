@@ -93,11 +93,12 @@ def _prepare(
     solution: Solution[Any], settings: Settings, storage: Storage, encoder: Encoder
 ) -> AppContext:
     capabilities = storage.vectors.capabilities
+    defaults = solution.default_options()
     spec_for: SpecFor | None = None
     spec = solution.spec
     if solution.spec_for is not None:
         spec_for = functools.partial(solution.spec_for, capabilities=capabilities)
-        spec = spec_for(solution.default_options())
+        spec = spec_for(defaults)
     if spec is None:
         raise RuntimeError(f"{solution.namespace} declares neither spec nor spec_for")
     if encoder.dim != spec.index.dim:
@@ -105,9 +106,7 @@ def _prepare(
             f"{encoder.name} makes {encoder.dim}-d vectors but the collections "
             f"of {solution.namespace} are declared {spec.index.dim}-d"
         )
-    collections = Collections(
-        storage, solution.namespace, spec, spec_for, solution.default_options()
-    )
+    collections = Collections(storage, solution.namespace, spec, spec_for, defaults)
     mode = solution.mode(capabilities) if solution.mode is not None else ""
     collections.recover()
     job_store = JobStore(storage.records.engine, solution.namespace)

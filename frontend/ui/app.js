@@ -49,7 +49,6 @@ async function showPage(link) {
     api: client(link.api),
     collection: link.collection,
     changed: () => page.render(search, ctx),
-    refreshSize: () => {},
   };
   main.replaceChildren(
     h("h1", {}, link.title, " ", h("a", { class: "small", href: link.docs }, "API docs")),

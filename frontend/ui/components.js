@@ -202,7 +202,6 @@ export function dataPanel(ctx, { noun, fileLabel, field = "file", multiple = fal
   });
 
   refresh();
-  ctx.refreshSize = refresh;
   return h("section", { class: "card", "aria-labelledby": `${inputId}-heading` },
     h("h2", { id: `${inputId}-heading` }, "Data"),
     h("div", { class: "row" },
