@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from common.api import health, jobs
 from common.api.collections import collections_router
 from common.api.loads import LoadSource, loads_router, start_load
+from common.api_docs import serve_api_docs
 from common.collection import Collections, SpecFor, Storage
 from common.context import AppContext
 from common.encoder import Encoder
@@ -161,7 +162,10 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
         openapi_tags=[*solution.openapi_tags, *STANDARD_TAGS],
+        docs_url=None,  # served from this package instead of a CDN: see common/api_docs.py
+        redoc_url=None,
     )
+    serve_api_docs(app)
     install_error_handlers(app)
     document_errors(app)
     app.add_middleware(UnexpectedErrorMiddleware)

@@ -1,0 +1,95 @@
+"""What the browser tests share: a server on a free port, headless Chromium, a watched tab.
+
+Chromium is Debian's (``scripts/browser`` installs it): Playwright cannot download its own
+browsers offline. A watched tab records every request and console error, so that a test can
+assert that a page rendered without reaching any host but its own.
+"""
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.backends import reserve_ports
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free local port; yield its base URL (ending in ``/``)."""
+    port = reserve_ports(1)[0]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 300
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/test installs Debian's chromium package")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class Watched:
+    """A tab, with every URL it requested and every console error and page error it had."""
+
+    page: Page
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def foreign_requests(self, origin: str) -> list[str]:
+        """Requests to any host but ``origin`` (data: and same-origin blob: URLs are local)."""
+        own = urlsplit(origin)
+        return [
+            url
+            for url in self.requests
+            if not url.startswith("data:")
+            and urlsplit(url.removeprefix("blob:"))[:2] != (own.scheme, own.netloc)
+        ]
+
+
+@contextmanager
+def watched_tab(browser: Browser, viewport: tuple[int, int] = (1280, 900)) -> Iterator[Watched]:
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    tab = Watched(context.new_page())
+    tab.page.on("request", lambda request: tab.requests.append(request.url))
+    tab.page.on(
+        "console", lambda message: tab.errors.append(message.text) if message.type == "error" else 0
+    )
+    tab.page.on("pageerror", lambda error: tab.errors.append(str(error)))
+    try:
+        yield tab
+    finally:
+        context.close()
