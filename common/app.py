@@ -1,14 +1,12 @@
 """The app factory: one FastAPI app per solution, with the standard surface every app shares."""
 
 import functools
-import json
 import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
@@ -23,19 +21,16 @@ from common.encoder import Encoder
 from common.frontend import app_link, serve_frontend
 from common.http import (
     BodyLimitMiddleware,
-    ErrorBody,
-    ErrorResponse,
     RequestContextMiddleware,
     UnexpectedErrorMiddleware,
     configure_logging,
     install_error_handlers,
 )
 from common.jobs import JobRunner, JobStore
-from common.media import MediaStore
-from common.record_store import RecordStore
+from common.openapi import finish_openapi
 from common.settings import Settings
 from common.solution import Solution
-from common.vector_store import VectorStore
+from common.startup import open_storage, reported, run
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +46,17 @@ STANDARD_TAGS = [
 ]
 
 
-def open_storage(settings: Settings) -> Storage:
-    token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
-    return Storage(
-        VectorStore(settings.milvus_uri, token),
-        RecordStore(settings.sql_url),
-        MediaStore(settings.media_dir),
-    )
-
-
 async def start_app(
     solution: Solution[Any], settings: Settings, storage: Storage | None = None
 ) -> AppContext:
-    """Load the encoder, connect, recover from any crash, queue the sample on first start."""
-    encoder = await run_in_threadpool(solution.load_encoder, settings)
+    """Connect, load the encoder, recover from any crash, queue the sample on first start.
+
+    Connecting comes first: it is quick, and what a newcomer most often has to fix.
+    """
     own_storage = storage is None
     storage = storage or await run_in_threadpool(open_storage, settings)
     try:
+        encoder = await run_in_threadpool(solution.load_encoder, settings)
         context = await run_in_threadpool(_prepare, solution, settings, storage, encoder)
     except BaseException:
         if own_storage:
@@ -147,7 +136,8 @@ def create_app(
         configure_logging(settings.log_level)
         # A launcher serving several apps in one process hands them one shared storage.
         shared = storage or getattr(app.state, "shared_storage", None)
-        context = await start_app(solution, settings, shared)
+        with reported(app):
+            context = await start_app(solution, settings, shared)
         app.state.context = context
         try:
             yield
@@ -167,7 +157,7 @@ def create_app(
     )
     serve_api_docs(app)
     install_error_handlers(app)
-    document_errors(app)
+    finish_openapi(app, solution.default_collection)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     if settings.cors_origins:
@@ -190,30 +180,6 @@ def create_app(
     return app
 
 
-def document_errors(app: FastAPI) -> None:
-    """Make /docs show the real 422 body (our error shape), not FastAPI's default one."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            text = json.dumps(schema).replace(
-                "#/components/schemas/HTTPValidationError", "#/components/schemas/ErrorResponse"
-            )
-            schema = json.loads(text)
-            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            for name, model in (("ErrorResponse", ErrorResponse), ("ErrorBody", ErrorBody)):
-                schemas.setdefault(
-                    name, model.model_json_schema(ref_template="#/components/schemas/{model}")
-                )
-            schemas.pop("HTTPValidationError", None)
-            schemas.pop("ValidationError", None)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def quiet_openmp() -> None:
     """Before PyTorch or FAISS load: stop their OpenMP threads spin-waiting.
 
@@ -228,6 +194,4 @@ def serve(solution: Solution[Any], settings: Settings | None = None) -> None:
     settings = settings or solution.settings_model()
     configure_logging(settings.log_level)
     quiet_openmp()
-    uvicorn.run(
-        create_app(solution, settings), host=settings.host, port=settings.port, log_config=None
-    )
+    run(create_app(solution, settings), settings)

@@ -44,7 +44,12 @@ CollectionName = Annotated[
 
 ItemId = Annotated[
     int,
-    Path(ge=0, le=2**63 - 1, description="An item's id, as returned when it was stored."),
+    Path(
+        ge=0,
+        le=2**63 - 1,
+        description="An item's id, as returned when it was stored (derived from its content).",
+        examples=[3676933590210228197],
+    ),
 ]
 
 

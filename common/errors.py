@@ -57,5 +57,9 @@ class UnsupportedFeature(AppError):
     code = "unsupported_feature"
 
 
-class MissingModel(RuntimeError):
+class StartupError(Exception):
+    """Something an app needs at start is missing; the message names the cause and the fix."""
+
+
+class MissingModel(StartupError):
     """A model's package is not installed; raised at startup, never during a request."""

@@ -51,6 +51,11 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+def json_example(example: Any) -> dict[str, Any]:
+    """The OpenAPI ``content`` of a JSON answer with one example (for ``responses=``)."""
+    return {"content": {"application/json": {"example": example}}}
+
+
 def error_response(
     status: int,
     code: str,
@@ -266,3 +271,4 @@ def configure_logging(level: str) -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # CPU feature probing
+    logging.getLogger("mysql.connector").setLevel(logging.WARNING)  # auth plugin chatter

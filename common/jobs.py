@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine, func, insert, select, update
 
 from common.errors import Conflict, NotFound
@@ -44,8 +44,30 @@ class ItemError(BaseModel):
     reason: str
 
 
+JOB_EXAMPLE = {
+    "id": "f45e2a2005054d478a134714dbcb461b",
+    "collection": "office",
+    "source": "office.csv",
+    "status": "succeeded",
+    "total": 5,
+    "done": 5,
+    "added": 4,
+    "duplicates": 0,
+    "failed": 1,
+    "error": None,
+    "errors": [{"item": "line 6", "reason": "question: String should have at least 1 character"}],
+    "errors_truncated": False,
+    "timings": {"parse": 0.0002, "encode": 0.0205, "store": 0.006},
+    "created_at": "2026-11-23T15:45:56.668529Z",
+    "started_at": "2026-11-23T15:45:56.669854Z",
+    "finished_at": "2026-11-23T15:45:56.704872Z",
+}
+
+
 class Job(BaseModel):
     """A load job as the API reports it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [JOB_EXAMPLE]})
 
     id: str
     collection: str
@@ -127,13 +149,11 @@ class JobStore:
         job.errors_truncated = len(errors) > error_limit or job.failed > len(job.errors)
         return job
 
-    def recent(self, limit: int = 50) -> list[Job]:
-        query = (
-            select(jobs_table)
-            .where(jobs_table.c.namespace == self.namespace)
-            .order_by(jobs_table.c.created_at.desc())
-            .limit(limit)
-        )
+    def recent(self, limit: int = 50, collection: str | None = None) -> list[Job]:
+        query = select(jobs_table).where(jobs_table.c.namespace == self.namespace)
+        if collection is not None:
+            query = query.where(jobs_table.c.collection == collection)
+        query = query.order_by(jobs_table.c.created_at.desc()).limit(limit)
         with self.engine.connect() as connection:
             return [_job(row) for row in connection.execute(query).mappings()]
 

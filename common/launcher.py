@@ -13,15 +13,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from importlib.util import find_spec
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from common.app import create_app, open_storage, quiet_openmp
+from common.app import create_app, quiet_openmp
 from common.frontend import app_link, serve_frontend
 from common.http import configure_logging
 from common.settings import Settings
 from common.solution import Solution
+from common.startup import open_storage, reported, run
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,14 @@ def create_site(solutions: Sequence[Solution[Any]], settings: Settings | None = 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
-        storage = await run_in_threadpool(open_storage, settings)
+        with reported(site):
+            storage = await run_in_threadpool(open_storage, settings)
         try:
             async with AsyncExitStack() as stack:
                 for app in apps.values():
                     app.state.shared_storage = storage
-                    await stack.enter_async_context(app.router.lifespan_context(app))
+                    with reported(site):
+                        await stack.enter_async_context(app.router.lifespan_context(app))
                 yield
         finally:
             storage.close()
@@ -77,6 +79,5 @@ def serve() -> None:
     if not solutions:
         raise SystemExit("no app is installed: run scripts/install qa,image")
     quiet_openmp()
-    uvicorn.run(
-        create_site(solutions, settings), host=settings.host, port=settings.port, log_config=None
-    )
+    docs = ", ".join(f"/{solution.namespace}/docs" for solution in solutions)
+    run(create_site(solutions, settings), settings, docs)

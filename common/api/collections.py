@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from common.collection import Collection
 from common.context import CollectionName, Context, ExistingCollection, ItemId
-from common.http import ErrorResponse
+from common.http import ErrorResponse, json_example
 from common.loading import add_one
+from common.names import MAX_NAME_LENGTH, NAME_PATTERN
 from common.solution import Solution
 
 UNKNOWN = {404: {"model": ErrorResponse, "description": "Unknown collection or item."}}
@@ -19,6 +20,21 @@ INVALID = {422: {"model": ErrorResponse, "description": "Invalid name or body."}
 
 
 class CollectionInfo(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "faq",
+                    "count": 334,
+                    "dim": 384,
+                    "metric": "COSINE",
+                    "index_type": "HNSW",
+                    "options": {},
+                }
+            ]
+        }
+    )
+
     name: str = Field(examples=["faq"])
     count: int = Field(description="Searchable items.")
     dim: int
@@ -31,7 +47,14 @@ class CollectionInfo(BaseModel):
 
 
 class NewCollection(BaseModel):
-    name: str = Field(pattern=r"^[a-z](?:_?[a-z0-9])*$", max_length=40, examples=["faq"])
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "office"}]})
+
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        max_length=MAX_NAME_LENGTH,
+        description="Lower-case letters, digits and single underscores, starting with a letter.",
+        examples=["office"],
+    )
 
 
 def new_collection_model(solution: Solution[Any]) -> type[NewCollection]:
@@ -61,6 +84,17 @@ def info(collection: Collection) -> CollectionInfo:
     )
 
 
+def stored_example(solution: Solution[Any]) -> dict[str, Any]:
+    """What ``GET .../items/{id}`` shows in the docs: the item model's example, stored."""
+    extra = solution.item_model.model_config.get("json_schema_extra")
+    examples = extra.get("examples", [{}]) if isinstance(extra, dict) else [{}]
+    return {
+        **examples[0],  # type: ignore[dict-item]
+        "id": "3676933590210228197",
+        "created_at": "2026-11-23T15:45:58.407601Z",
+    }
+
+
 def stored_model(solution: Solution[Any]) -> type[BaseModel]:
     """The item as returned: the app's fields plus its id (a string: 63-bit ints break JS)."""
     return create_model(
@@ -83,9 +117,15 @@ def collections_router(solution: Solution[Any]) -> APIRouter:
     Item = solution.item_model  # noqa: N806 - a class
     Stored = stored_model(solution)  # noqa: N806 - a class
     New = new_collection_model(solution)  # noqa: N806 - a class
+    item = stored_example(solution)
+    new = {"name": "office"}
+    if solution.collection_options is not None:
+        new["options"] = solution.default_options()
 
     @router.get("", summary="All collections of this app with their sizes")
     async def list_collections(context: Context) -> list[CollectionInfo]:
+        """Every collection of this app, with how many items are searchable in each."""
+
         def read() -> list[CollectionInfo]:
             return [info(context.collections.get(n)) for n in context.collections.names()]
 
@@ -98,21 +138,28 @@ def collections_router(solution: Solution[Any]) -> APIRouter:
         responses={409: {"model": ErrorResponse, "description": "It exists."}, **INVALID},
     )
     async def create_collection(
-        body: Annotated[New, Body()],  # type: ignore[valid-type]
+        body: Annotated[New, Body(examples=[new])],  # type: ignore[valid-type]
         context: Context,
     ) -> CollectionInfo:
+        """Create an empty collection in both stores, with the app's options if it has any.
+
+        A load or an add creates the collection it names if needed (with the default
+        options), so this is only needed to choose options or to create it ahead.
+        """
         options: BaseModel | None = getattr(body, "options", None)
         chosen = options.model_dump(mode="json") if options is not None else None
         return info(await run_in_threadpool(context.collections.create, body.name, chosen))
 
     @router.get("/{name}", summary="Size and index of a collection", responses=UNKNOWN)
     async def describe_collection(collection: ExistingCollection) -> CollectionInfo:
+        """How many items are searchable, and how the collection's vectors are indexed."""
         return await run_in_threadpool(info, collection)
 
     @router.delete(
         "/{name}", status_code=204, summary="Drop a collection from both stores", responses=UNKNOWN
     )
     async def drop_collection(name: CollectionName, context: Context) -> Response:
+        """Drop the collection's vectors, records and item files. This cannot be undone."""
         await run_in_threadpool(context.collections.drop, name)
         return Response(status_code=204)
 
@@ -124,6 +171,7 @@ def collections_router(solution: Solution[Any]) -> APIRouter:
             response_model=Stored,
             summary="Add one item (creates the collection if needed)",
             responses={
+                201: json_example(item),
                 409: {"model": ErrorResponse, "description": "The same item is stored."},
                 **INVALID,
             },
@@ -133,6 +181,10 @@ def collections_router(solution: Solution[Any]) -> APIRouter:
             item: Annotated[Item, Body()],  # type: ignore[valid-type]
             context: Context,
         ) -> Any:
+            """Store one item now and answer with its id; for many items, use a load.
+
+            The id is derived from the item's content: the same item again is a 409.
+            """
             codec_for = functools.partial(solution.codec, context.encoder)
             _, record = await run_in_threadpool(add_one, context.collections, name, codec_for, item)
             return stored(Stored, record)
@@ -141,26 +193,37 @@ def collections_router(solution: Solution[Any]) -> APIRouter:
         "/{name}/items",
         response_model=list[Stored],  # type: ignore[valid-type]
         summary="Page through stored items, oldest first",
-        responses=UNKNOWN,
+        responses={200: json_example([item]), **UNKNOWN},
     )
     async def list_items(
         collection: ExistingCollection,
-        offset: Annotated[int, Query(ge=0)] = 0,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, description="Items to skip.", examples=[0])] = 0,
+        limit: Annotated[
+            int, Query(ge=1, le=500, description="Items per page.", examples=[50])
+        ] = 50,
     ) -> Any:
+        """One page of the stored items, in the order they were stored.
+
+        The collection's `count` (`GET /collections/{name}`) says how many pages there are.
+        """
         rows = await run_in_threadpool(collection.page, offset, limit)
         return [stored(Stored, row) for row in rows]
 
     @router.get(
-        "/{name}/items/{item_id}", response_model=Stored, summary="One item", responses=UNKNOWN
+        "/{name}/items/{item_id}",
+        response_model=Stored,
+        summary="One item",
+        responses={200: json_example(item), **UNKNOWN},
     )
     async def get_item(collection: ExistingCollection, item_id: ItemId) -> Any:
+        """The stored record of one item, by the id it was given when it was stored."""
         return stored(Stored, await run_in_threadpool(collection.get, item_id))
 
     @router.delete(
         "/{name}/items/{item_id}", status_code=204, summary="Delete one item", responses=UNKNOWN
     )
     async def delete_item(collection: ExistingCollection, item_id: ItemId) -> Response:
+        """Delete one item from both stores (and its files, if it has any)."""
         deleted = await run_in_threadpool(collection.delete, [item_id])
         if not deleted:
             await run_in_threadpool(collection.get, item_id)  # raises the 404

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.context import Context
 from common.errors import BackendUnavailable
@@ -12,10 +12,27 @@ router = APIRouter(prefix="/health", tags=["health"])
 
 
 class Live(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: str = Field(examples=["ok"])
 
 
 class Ready(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "milvus": "milvus_lite-3.2.2",
+                    "milvus_mode": "lite",
+                    "sql": "sqlite",
+                    "encoder": "all-MiniLM-L6-v2 (384-d, COSINE)",
+                    "mode": "",
+                }
+            ]
+        }
+    )
+
     status: str = Field(examples=["ready"])
     milvus: str = Field(description="Milvus version, or why it is unavailable.")
     milvus_mode: str = Field(description="`lite` (embedded Milvus Lite) or `server`.")
@@ -26,6 +43,7 @@ class Ready(BaseModel):
 
 @router.get("/live", summary="Is the process up?")
 async def live() -> Live:
+    """Answers as long as the process serves HTTP, whatever the state of Milvus and SQL."""
     return Live(status="ok")
 
 
@@ -36,6 +54,7 @@ async def live() -> Live:
     responses={503: {"model": Ready, "description": "A backend is unavailable."}},
 )
 async def ready(context: Context) -> Ready | JSONResponse:
+    """Pings Milvus and SQL: 200 when both answer, else 503 naming the one that does not."""
     encoder = f"{context.encoder.name} ({context.encoder.dim}-d, {context.encoder.metric})"
     mode = "lite" if context.storage.vectors.capabilities.is_lite else "server"
     report = {

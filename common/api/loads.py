@@ -4,26 +4,43 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, Response, UploadFile
+from fastapi import APIRouter, Body, File, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from common.context import AppContext, CollectionName, Context
 from common.errors import InvalidInput, NotFound, UnsupportedMediaType
 from common.files import remove_quietly, resolve_under_roots, store_upload
-from common.http import ErrorResponse, url_for
-from common.jobs import Job, JobContext
+from common.http import ErrorResponse, json_example, url_for
+from common.jobs import JOB_EXAMPLE, Job, JobContext
 from common.loading import prefetch, run_load
 from common.solution import Parser, Solution
 
 ACCEPTED = "The load is accepted; follow it at `Location` (`GET /jobs/{id}`) or its `/events`."
+QUEUED = {
+    **JOB_EXAMPLE,
+    "status": "queued",
+    "total": None,
+    "done": 0,
+    "added": 0,
+    "failed": 0,
+    "errors": [],
+    "timings": {},
+    "started_at": None,
+    "finished_at": None,
+}
+
+
+def queued(source: str) -> dict[int | str, dict[str, Any]]:
+    """The 202 a load answers at once, as the docs show it."""
+    return {202: json_example({**QUEUED, "source": source})}
 
 
 class PathLoad(BaseModel):
     path: str = Field(
         description="A file below one of the server's data roots (`SEARCH_DATA_ROOTS`), "
         "relative to a root or absolute.",
-        examples=["faq.csv"],
+        examples=["library.csv"],
     )
 
 
@@ -88,7 +105,8 @@ def _parser(solution: Solution[Any], filename: str) -> tuple[str, Parser[Any]]:
 def loads_router(solution: Solution[Any]) -> APIRouter:
     router = APIRouter(prefix="/collections/{name}/loads", tags=["loads"])
     formats = ", ".join(solution.suffixes)
-    errors = {
+    upload = f"library{solution.suffixes[0]}"
+    errors: dict[int | str, dict[str, Any]] = {
         413: {"model": ErrorResponse, "description": "The upload is over the size limit."},
         415: {"model": ErrorResponse, "description": f"Not one of: {formats}."},
         422: {
@@ -102,8 +120,17 @@ def loads_router(solution: Solution[Any]) -> APIRouter:
         "",
         status_code=202,
         summary=f"Load an uploaded file ({formats}) as a job",
+        description=f"""Upload one file; the load runs in the background as a job. Answers
+**202** at once with the job and its URL in `Location`; follow it with `GET /jobs/{{id}}` or
+its Server-Sent Events at `/jobs/{{id}}/events`. Rows that cannot be read are listed in the
+job's `errors` and skipped; a file unreadable as a whole is refused now (422).
+
+```
+curl -F file=@{upload} localhost:8000/collections/{solution.default_collection}/loads
+```
+""",
         response_description=ACCEPTED,
-        responses=errors,
+        responses={**queued(upload), **errors},
     )
     async def load_upload(
         name: CollectionName,
@@ -131,14 +158,23 @@ def loads_router(solution: Solution[Any]) -> APIRouter:
         summary="Load a file that is already on the server, below a data root",
         response_description=ACCEPTED,
         responses={
+            **queued(upload),
             403: {"model": ErrorResponse, "description": "The path is outside the data roots."},
             404: {"model": ErrorResponse, "description": "No such file."},
             **errors,
         },
     )
     async def load_path(
-        name: CollectionName, body: PathLoad, context: Context, request: Request, response: Response
+        name: CollectionName,
+        body: Annotated[PathLoad, Body(examples=[{"path": upload}])],
+        context: Context,
+        request: Request,
+        response: Response,
     ) -> Job:
+        """Read a file the server already has; only paths below `SEARCH_DATA_ROOTS` are allowed.
+
+        Answers **202** with the job at once, as an upload does.
+        """
         path = await run_in_threadpool(resolve_under_roots, body.path, context.settings.data_roots)
         if not path.is_file():
             raise InvalidInput(f"{body.path!r} is not a file")
@@ -150,11 +186,18 @@ def loads_router(solution: Solution[Any]) -> APIRouter:
         status_code=202,
         summary="Load this app's sample data",
         response_description=ACCEPTED,
-        responses={404: {"model": ErrorResponse}},
+        responses={
+            **queued("sample"),
+            404: {"model": ErrorResponse, "description": "This app ships no sample."},
+        },
     )
     async def load_sample(
         name: CollectionName, context: Context, request: Request, response: Response
     ) -> Job:
+        """Load the data this app ships with into any collection (loaded again: all duplicates).
+
+        Answers **202** with the job at once.
+        """
         sample = solution.sample_file
         if sample is None or not sample.is_file():
             raise NotFound("this app ships no sample data")

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import cast
 
 from fastapi import FastAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from common.app import create_app
 from common.collection import CollectionSpec
@@ -36,6 +36,21 @@ images with their similarity scores, thumbnails and originals.
 
 class ImageRecord(BaseModel):
     """What is stored about one image."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "filename": "photos/chelsea_the_cat.jpg",
+                    "label": "photos",
+                    "format": "JPEG",
+                    "width": 451,
+                    "height": 300,
+                    "size_bytes": 31589,
+                }
+            ]
+        }
+    )
 
     filename: str
     label: str

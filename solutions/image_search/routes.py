@@ -10,9 +10,9 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from common.api.loads import LoadSource, accept
+from common.api.loads import LoadSource, accept, queued
 from common.collection import Collection, Match
 from common.context import (
     AppContext,
@@ -24,7 +24,7 @@ from common.context import (
 )
 from common.errors import InvalidInput, NotFound, UnsupportedMediaType
 from common.files import remove_quietly, resolve_under_roots, store_upload
-from common.http import ErrorResponse, url_for
+from common.http import ErrorResponse, json_example, url_for
 from common.jobs import Job
 from common.loading import add_one
 from solutions.image_search.images import ImageRejected, NotAnImage
@@ -49,15 +49,47 @@ UNKNOWN = {404: {"model": ErrorResponse, "description": "Unknown collection or i
 
 LabelForm = Annotated[
     str | None,
-    Form(max_length=MAX_LABEL, description="Stored with every image; filter searches by it."),
+    Form(
+        max_length=MAX_LABEL,
+        description="Stored with every image; filter searches by it.",
+        examples=["cats"],
+    ),
 ]
-TopK = Annotated[int, Form(ge=1, le=MAX_TOP_K, description="How many results.")]
+LabelFilterForm = Annotated[
+    str | None,
+    Form(max_length=MAX_LABEL, description="Only images with this label.", examples=["photos"]),
+]
+TopK = Annotated[int, Form(ge=1, le=MAX_TOP_K, description="How many results.", examples=[3])]
 LabelFilter = Annotated[
-    str | None, Query(max_length=MAX_LABEL, description="Only images with this label.")
+    str | None,
+    Query(max_length=MAX_LABEL, description="Only images with this label.", examples=["photos"]),
 ]
+CAT = {
+    "id": "3208492252864466253",
+    "score": 0.9338,
+    "filename": "photos/chelsea_the_cat.jpg",
+    "label": "photos",
+    "format": "JPEG",
+    "width": 451,
+    "height": 300,
+    "thumbnail_url": "http://localhost:8000/collections/photos/items/3208492252864466253/thumbnail",
+    "original_url": "http://localhost:8000/collections/photos/items/3208492252864466253/original",
+}
+ROCKET = {
+    **CAT,
+    "id": "7357220017838863122",
+    "score": 0.1238,
+    "filename": "photos/rocket.jpg",
+    "width": 640,
+    "height": 427,
+    "thumbnail_url": "http://localhost:8000/collections/photos/items/7357220017838863122/thumbnail",
+    "original_url": "http://localhost:8000/collections/photos/items/7357220017838863122/original",
+}
 
 
 class ImageHit(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [CAT]})
+
     id: str
     score: float = Field(description="Cosine similarity to the query image, -1 to 1.")
     filename: str
@@ -70,16 +102,24 @@ class ImageHit(BaseModel):
 
 
 class SearchResults(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"results": [CAT, ROCKET]}]})
+
     results: list[ImageHit]
 
 
 class Duplicates(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"min_score": 0.6, "results": [CAT], "truncated": False}]}
+    )
+
     min_score: float
     results: list[ImageHit] = Field(description="Every stored image at or above `min_score`.")
     truncated: bool = Field(description="True if there may be more than were returned.")
 
 
 class PathLoad(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"path": "holiday", "label": None}]})
+
     path: str = Field(description="A file, zip or folder below a data root.", examples=["photos"])
     label: str | None = Field(
         None, max_length=MAX_LABEL, description="Overrides the folder each image was found in."
@@ -127,7 +167,7 @@ async def _query_image(upload: UploadFile, settings: ImageSettings) -> ImageFile
     status_code=202,
     response_description=ACCEPTED,
     summary="Load uploaded images or zip archives as a job",
-    responses=IMAGE_ERRORS,
+    responses={**queued("mine.zip"), **IMAGE_ERRORS},
 )
 async def load_uploads(
     name: CollectionName,
@@ -137,6 +177,15 @@ async def load_uploads(
     files: Annotated[list[UploadFile], File(description="Images, or zips of images.")],
     label: LabelForm = None,
 ) -> Job:
+    """Upload images and zips of images (repeat `files`); they load in the background.
+
+    Answers **202** at once with the job. An image in a zip folder gets the folder as its
+    label unless `label` is given. Files that are not images are listed in the job's errors.
+
+    ```
+    curl -F files=@mine.zip -F files=@cat.jpg localhost:8000/collections/mine/loads
+    ```
+    """
     settings = _settings(context)
     folder = settings.upload_dir / uuid.uuid4().hex
     names: dict[str, str] = {}
@@ -166,6 +215,7 @@ async def load_uploads(
     response_description=ACCEPTED,
     summary="Load an image, zip or folder (recursively) below a data root",
     responses={
+        **queued("holiday"),
         403: {"model": ErrorResponse, "description": "Outside the data roots."},
         404: {"model": ErrorResponse, "description": "No such file."},
         **IMAGE_ERRORS,
@@ -174,6 +224,10 @@ async def load_uploads(
 async def load_path(
     name: CollectionName, body: PathLoad, context: Context, request: Request, response: Response
 ) -> Job:
+    """Read images the server already has: one file, a zip, or a folder and its subfolders.
+
+    Only paths below `SEARCH_DATA_ROOTS` are allowed. Answers **202** with the job at once.
+    """
     settings = _settings(context)
     path = await run_in_threadpool(resolve_under_roots, body.path, settings.data_roots)
     if path.is_file() and path.suffix.lower() not in ImageSource.suffixes:
@@ -187,10 +241,12 @@ async def load_path(
     status_code=202,
     response_description=ACCEPTED,
     summary="Load this app's sample photos",
+    responses=queued("sample"),
 )
 async def load_sample(
     name: CollectionName, context: Context, request: Request, response: Response
 ) -> Job:
+    """Load the 16 photos this app ships with into any collection, as a job (202 at once)."""
     sample = context.solution.sample_file
     if sample is None:
         raise NotFound("this app ships no sample data")
@@ -202,7 +258,11 @@ async def load_sample(
     "/collections/{name}/items",
     status_code=201,
     summary="Add one image",
-    responses={409: {"model": ErrorResponse, "description": "Already stored."}, **IMAGE_ERRORS},
+    responses={
+        201: json_example({**CAT, "score": 1.0}),
+        409: {"model": ErrorResponse, "description": "Already stored."},
+        **IMAGE_ERRORS,
+    },
 )
 async def add_image(
     name: CollectionName,
@@ -211,6 +271,12 @@ async def add_image(
     file: Annotated[UploadFile, File(description="One image.")],
     label: LabelForm = None,
 ) -> ImageHit:
+    """Store one image now (for many, use a load); its id comes from the file's bytes.
+
+    ```
+    curl -F file=@cat.jpg -F label=cats localhost:8000/collections/mine/items
+    ```
+    """
     image = await _query_image(file, _settings(context))
     image = dataclasses.replace(image, label=label or "")
     collection, record = await run_in_threadpool(
@@ -231,8 +297,16 @@ async def search(
     request: Request,
     file: Annotated[UploadFile, File(description="The query.")],
     top_k: TopK = 10,
-    label: LabelForm = None,
+    label: LabelFilterForm = None,
 ) -> SearchResults:
+    """The `top_k` stored images most like the uploaded one, by cosine similarity.
+
+    The query is not stored. `label` keeps only images with that label.
+
+    ```
+    curl -F file=@cat.jpg -F top_k=3 localhost:8000/collections/photos/search
+    ```
+    """
     image = await _query_image(file, _settings(context))
     vectors = await run_in_threadpool(encoder.encode, [image.picture])
     where = {"label": label} if label is not None else None
@@ -249,9 +323,12 @@ async def similar(
     collection: ExistingCollection,
     item_id: ItemId,
     request: Request,
-    top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 10,
+    top_k: Annotated[
+        int, Query(ge=1, le=MAX_TOP_K, description="How many results.", examples=[3])
+    ] = 10,
     label: LabelFilter = None,
 ) -> SearchResults:
+    """The `top_k` images most like a stored one, by cosine similarity; never itself."""
     vector = await run_in_threadpool(collection.vector, item_id)
     where = {"label": label} if label is not None else None
     matches = (await run_in_threadpool(collection.search, [vector], top_k + 1, where))[0]
@@ -268,6 +345,7 @@ MinScoreForm = Annotated[
             "Cosine similarity at or above which an image counts as a near-duplicate; "
             "defaults to SEARCH_IMAGE_NEAR_DUPLICATE_SCORE."
         ),
+        examples=[0.6],
     ),
 ]
 
@@ -285,6 +363,12 @@ async def duplicates_of_upload(
     file: Annotated[UploadFile, File(description="The image.")],
     min_score: MinScoreForm = None,
 ) -> Duplicates:
+    """Every stored image at or above `min_score` similarity to the uploaded one.
+
+    ```
+    curl -F file=@cat_crop.jpg localhost:8000/collections/photos/duplicates
+    ```
+    """
     image = await _query_image(file, _settings(context))
     vector = (await run_in_threadpool(encoder.encode, [image.picture]))[0]
     return await _duplicates(request, context, collection, vector, min_score)
@@ -300,8 +384,17 @@ async def duplicates_of_item(
     context: Context,
     item_id: ItemId,
     request: Request,
-    min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+    min_score: Annotated[
+        float | None,
+        Query(
+            ge=0.0,
+            le=1.0,
+            description="Defaults to SEARCH_IMAGE_NEAR_DUPLICATE_SCORE.",
+            examples=[0.6],
+        ),
+    ] = None,
 ) -> Duplicates:
+    """Every other stored image at or above `min_score` similarity to a stored one."""
     vector = await run_in_threadpool(collection.vector, item_id)
     return await _duplicates(request, context, collection, vector, min_score, exclude=item_id)
 
@@ -336,6 +429,7 @@ def _media(collection: Collection, item_id: ItemId, kind: str, media_type: str) 
     response_class=FileResponse,
 )
 async def thumbnail(collection: ExistingCollection, item_id: ItemId) -> FileResponse:
+    """A JPEG of at most 256 px per side, cached for a year (an id's content never changes)."""
     return await run_in_threadpool(_media, collection, item_id, "thumbnail", "image/jpeg")
 
 
@@ -348,6 +442,7 @@ async def thumbnail(collection: ExistingCollection, item_id: ItemId) -> FileResp
     response_class=FileResponse,
 )
 async def original(collection: ExistingCollection, item_id: ItemId) -> FileResponse:
+    """The file exactly as it was loaded, with its own content type; supports `Range`."""
     record = await run_in_threadpool(collection.get, item_id)
     media_type = MEDIA_TYPES.get(record["format"], "application/octet-stream")
     return await run_in_threadpool(_media, collection, item_id, "original", media_type)

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from fastapi import FastAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from common.app import create_app
 from common.settings import Settings
@@ -43,6 +43,14 @@ containing a substructure (SMARTS or SMILES), with the match highlighted.
 
 class MoleculeRecord(BaseModel):
     """What is stored about one molecule (fingerprints omitted)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"smiles": "CC(=O)Oc1ccccc1C(=O)O", "name": "Aspirin", "source_id": "CHEMBL25"}
+            ]
+        }
+    )
 
     smiles: str
     name: str

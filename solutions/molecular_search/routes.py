@@ -16,7 +16,7 @@ from rdkit import Chem
 from common.collection import Collection
 from common.context import AppContext, CollectionName, Context, ExistingCollection, ItemId
 from common.errors import InvalidInput
-from common.http import ErrorResponse, url_for
+from common.http import ErrorResponse, json_example, url_for
 from common.loading import add_one
 from solutions.molecular_search import chem
 from solutions.molecular_search.items import PATTERN_BITS, molecule_codec, options_of
@@ -76,12 +76,38 @@ class SubstructureQuery(BaseModel):
 
 
 class Validation(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"valid": True, "canonical_smiles": "Oc1ccccc1", "reason": None},
+                {
+                    "valid": False,
+                    "canonical_smiles": None,
+                    "reason": "Can't kekulize mol.  Unkekulized atoms: 0 1 2 3 4",
+                },
+            ]
+        }
+    )
+
     valid: bool
     canonical_smiles: str | None
     reason: str | None = Field(description="RDKit's reason when the SMILES is invalid.")
 
 
+ASPIRIN_HIT = {
+    "id": "3129808192205955823",
+    "similarity": 1.0,
+    "smiles": "CC(=O)Oc1ccccc1C(=O)O",
+    "name": "Aspirin",
+    "source_id": "CHEMBL25",
+    "depiction_url": "http://localhost:8000/collections/drugs/items/3129808192205955823/depiction",
+    "atoms": [],
+}
+
+
 class MoleculeHit(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ASPIRIN_HIT]})
+
     id: str
     similarity: float | None = Field(None, description="Exact Tanimoto to the query.")
     smiles: str
@@ -92,11 +118,58 @@ class MoleculeHit(BaseModel):
 
 
 class SimilarityResults(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "mode": "exact: BINARY_VECTOR fingerprints searched with JACCARD on the "
+                    "server (BIN_FLAT; BIN_IVF_FLAT where a collection chose it)",
+                    "results": [
+                        ASPIRIN_HIT,
+                        {
+                            "id": "3118393317733687116",
+                            "similarity": 0.4167,
+                            "smiles": "CC(=O)Oc1ccccc1C(=O)Nc1ncc([N+](=O)[O-])s1",
+                            "name": "Nitazoxanide",
+                            "source_id": "CHEMBL1401",
+                            "depiction_url": "http://localhost:8000/collections/drugs/items/"
+                            "3118393317733687116/depiction",
+                            "atoms": [],
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
     mode: str
     results: list[MoleculeHit]
 
 
 class SubstructureResults(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "screened": 122,
+                    "results": [
+                        {
+                            "id": "5832982546133932898",
+                            "similarity": None,
+                            "smiles": "CN1CCN(CCCN2c3ccccc3Sc3ccc(C(F)(F)F)cc32)CC1",
+                            "name": "Trifluoperazine",
+                            "source_id": "CHEMBL422",
+                            "depiction_url": "http://localhost:8000/collections/drugs/items/"
+                            "5832982546133932898/depiction?highlight=c1ccc2c%28c1%29Sc1ccccc1N2",
+                            "atoms": [12, 11, 10, 9, 14, 13, 15, 16, 17, 18, 19, 24, 25, 8],
+                        }
+                    ],
+                    "truncated": True,
+                }
+            ]
+        }
+    )
+
     screened: int = Field(description="Molecules that passed the fingerprint screen.")
     results: list[MoleculeHit] = Field(description="Verified matches, in load order.")
     truncated: bool = Field(description="True if `limit` matches were found before the end.")
@@ -144,6 +217,10 @@ class ValidationRequest(BaseModel):
 
 @router.post("/molecules/validate", summary="Is this SMILES valid? (for input as you type)")
 async def validate(body: ValidationRequest) -> Validation:
+    """Parse a SMILES with RDKit: its canonical form, or RDKit's reason it is invalid.
+
+    Always 200 (an invalid SMILES is an answer here, not an error); nothing is stored.
+    """
     try:
         mol = await run_in_threadpool(chem.parse_smiles, body.smiles)
     except chem.InvalidMolecule as error:
@@ -155,6 +232,7 @@ async def validate(body: ValidationRequest) -> Validation:
     "/collections/{name}/items",
     status_code=201,
     responses={
+        201: json_example({**ASPIRIN_HIT, "similarity": None}),
         409: {"model": ErrorResponse, "description": "The same structure is stored."},
         **INVALID,
     },
@@ -163,6 +241,7 @@ async def validate(body: ValidationRequest) -> Validation:
 async def add_molecule(
     name: CollectionName, body: NewMolecule, context: Context, request: Request
 ) -> MoleculeHit:
+    """Store one molecule now, keyed by its canonical SMILES; for many, use a load."""
     mol = await run_in_threadpool(_parse, body.smiles)
     smiles = chem.canonical_smiles(mol)
     row = MoleculeRow(smiles=smiles, name=body.name or body.id, source_id=body.id, mol=mol)
@@ -179,6 +258,10 @@ async def add_molecule(
 async def similar(
     body: SimilarityQuery, collection: ExistingCollection, context: Context, request: Request
 ) -> SimilarityResults:
+    """The `top_k` molecules with the highest Tanimoto similarity of their Morgan fingerprints.
+
+    Uses the collection's own fingerprint (radius, bits); `mode` says how this Milvus ranks.
+    """
     mol = await run_in_threadpool(_parse, body.smiles)
     settings = _settings(context)
 
@@ -261,6 +344,10 @@ SCREENS = _Screen()
 async def substructure(
     body: SubstructureQuery, collection: ExistingCollection, request: Request
 ) -> SubstructureResults:
+    """Every molecule that contains the query, in load order, up to `limit`.
+
+    Pattern fingerprints screen the collection, then RDKit verifies each candidate.
+    """
     query = await run_in_threadpool(_parse, body.query, body.syntax)
 
     def run() -> tuple[int, list[tuple[int, tuple[int, ...]]], bool]:
@@ -293,7 +380,18 @@ async def substructure(
     "/collections/{name}/items/{item_id}/depiction",
     name="get_depiction",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}, **UNKNOWN, **INVALID},
+    responses={
+        200: {
+            "content": {
+                "image/svg+xml": {
+                    "example": '<svg xmlns="http://www.w3.org/2000/svg"'
+                    ' width="300" height="300">…</svg>'
+                }
+            }
+        },
+        **UNKNOWN,
+        **INVALID,
+    },
     summary="A 2D drawing (SVG), with a substructure highlighted if asked",
 )
 async def depiction(
@@ -301,9 +399,14 @@ async def depiction(
     item_id: ItemId,
     highlight: Annotated[
         str | None,
-        Query(max_length=chem.MAX_TEXT_LENGTH, description="SMARTS or SMILES to highlight"),
+        Query(
+            max_length=chem.MAX_TEXT_LENGTH,
+            description="SMARTS or SMILES to highlight",
+            examples=["C(=O)O"],
+        ),
     ] = None,
 ) -> Response:
+    """An SVG drawing of the molecule, drawn by RDKit; `highlight` colours a substructure."""
     record = await run_in_threadpool(collection.get, item_id)
 
     def draw() -> str:

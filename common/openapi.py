@@ -1,0 +1,81 @@
+"""The finishing touches of every app's OpenAPI schema, which /docs and /redoc render."""
+
+import json
+from typing import Any
+
+from fastapi import FastAPI
+
+from common.http import ErrorBody, ErrorResponse
+
+Schema = dict[str, Any]
+
+
+def finish_openapi(app: FastAPI, default_collection: str) -> None:
+    """Document what the app really does, once, when the schema is first asked for.
+
+    * 422 answers have our error shape, not FastAPI's default ``HTTPValidationError``;
+    * the ``{name}`` of every path shows the app's own collection as its example;
+    * examples keep their ``null`` fields (FastAPI drops every ``None`` from the schema).
+    """
+    generate = app.openapi
+
+    def openapi() -> Schema:
+        if app.openapi_schema is None:
+            text = json.dumps(generate()).replace(
+                "#/components/schemas/HTTPValidationError", "#/components/schemas/ErrorResponse"
+            )
+            schema = json.loads(text)
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, model in (("ErrorResponse", ErrorResponse), ("ErrorBody", ErrorBody)):
+                schemas.setdefault(
+                    name, model.model_json_schema(ref_template="#/components/schemas/{model}")
+                )
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+            for operation in _operations(schema):
+                for parameter in operation.get("parameters", []):
+                    if parameter["in"] == "path" and parameter["name"] == "name":
+                        parameter["schema"]["examples"] = [default_collection]
+            _restore_nulls(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _operations(schema: Schema) -> list[Schema]:
+    return [operation for item in schema.get("paths", {}).values() for operation in item.values()]
+
+
+def _restore_nulls(schema: Schema) -> None:
+    components = schema["components"]["schemas"]
+
+    def resolve(part: Schema) -> Schema:
+        ref = part.get("$ref", "")
+        return components[ref.rsplit("/", 1)[1]] if ref else part
+
+    def fill(example: Any, part: Schema) -> None:
+        part = resolve(part)
+        if isinstance(example, list) and "items" in part:
+            for element in example:
+                fill(element, part["items"])
+        if not isinstance(example, dict):
+            return
+        for field, field_schema in part.get("properties", {}).items():
+            nullable = {"type": "null"} in field_schema.get("anyOf", [])
+            if field not in example and nullable and field in part.get("required", []):
+                example[field] = None
+            elif field in example:
+                fill(example[field], field_schema)
+
+    for component in components.values():
+        for example in component.get("examples", []):
+            fill(example, component)
+    for operation in _operations(schema):
+        bodies = [operation.get("requestBody", {}), *operation["responses"].values()]
+        for body in bodies:
+            for media in body.get("content", {}).values():
+                if "example" in media:
+                    fill(media["example"], media.get("schema", {}))
+                for named in media.get("examples", {}).values():
+                    fill(named.get("value"), media.get("schema", {}))
