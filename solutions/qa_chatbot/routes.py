@@ -1,17 +1,33 @@
-"""Ask: the QA chatbot's one search route."""
+"""Ask: the QA chatbot's one search route, and the rule that decides whether to answer."""
 
-from typing import Annotated, cast
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Body
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.context import AppEncoder, Context, ExistingCollection
-from common.http import ErrorResponse
+from common.http import ErrorResponse, json_example
 from solutions.qa_chatbot.items import Question
 from solutions.qa_chatbot.settings import QASettings
 
 router = APIRouter(tags=["ask"])
+
+# How many matches are searched for a competing answer, whatever top_k asks for.
+CANDIDATES = 10
+
+Reason = Literal["answered", "low_score", "ambiguous", "empty"]
+
+MESSAGES: dict[Reason, str] = {
+    "answered": "answered",
+    "low_score": "No confident answer. The closest stored questions are listed below.",
+    "ambiguous": "Not sure: two different stored answers match almost equally well. "
+    "The closest stored questions are listed below.",
+    "empty": "No confident answer: the collection is empty.",
+}
 
 
 class AskRequest(BaseModel):
@@ -31,6 +47,13 @@ class AskRequest(BaseModel):
         le=1.0,
         description="Confidence threshold for this request; defaults to SEARCH_QA_MIN_SCORE.",
     )
+    max_ratio: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Largest distance ratio to the closest different answer for this "
+        "request; defaults to SEARCH_QA_MAX_RATIO (1 turns the check off).",
+    )
 
 
 class SimilarQuestion(BaseModel):
@@ -42,21 +65,118 @@ class SimilarQuestion(BaseModel):
 
 class AskResponse(BaseModel):
     question: str
-    answered: bool = Field(description="False when no stored question reaches the threshold.")
+    answered: bool = Field(
+        description="False when no stored question reaches the threshold, or when a stored "
+        "question with a different answer matches almost as well."
+    )
     answer: str | None = Field(description="The best answer, or null when not confident.")
     score: float | None = Field(description="Similarity of the best match.")
     matched_question: str | None
     threshold: float
     message: str
     similar: list[SimilarQuestion] = Field(description="Closest stored questions, best first.")
+    reason: Reason = Field(
+        description="answered; low_score: the best match is below the threshold; ambiguous: "
+        "a different answer matches almost as well; empty: nothing is stored."
+    )
+    competitor: SimilarQuestion | None = Field(
+        description="The closest stored question whose answer differs from the best match's "
+        "(answers equal but for case, spacing and punctuation are one answer); null if none "
+        f"among the {CANDIDATES} closest."
+    )
+    ratio: float | None = Field(
+        description="(1 - score) / (1 - competitor score): 0 for an exact match, 1 when both "
+        "match equally well; null without a competitor."
+    )
+    max_ratio: float = Field(description="Above this ratio the bot said it was not sure.")
+
+
+NPROBE = (
+    "nprobe is the number of IVF clusters scanned for each query. Raising it improves recall "
+    "and increases latency, and setting it equal to nlist scans everything, which is "
+    "equivalent to a brute-force search."
+)
+NLIST = {
+    "id": "4050579830160691708",
+    "question": "How do I pick values for nlist and nprobe?",
+    "answer": "A common starting point is nlist around 4 times the square root of the number "
+    "of vectors, and nprobe between roughly 1 and 10 percent of nlist. Then measure recall "
+    "against a FLAT baseline and raise nprobe until recall is acceptable for your latency "
+    "budget.",
+    "score": 0.5074,
+}
+ASK_EXAMPLE = {  # asked of the sample, as in the README
+    "question": "what does nprobe do",
+    "answered": True,
+    "answer": NPROBE,
+    "score": 0.7369,
+    "matched_question": "What does the nprobe parameter do?",
+    "threshold": 0.55,
+    "message": "answered",
+    "similar": [
+        {
+            "id": "2011188144617001638",
+            "question": "What does the nprobe parameter do?",
+            "answer": NPROBE,
+            "score": 0.7369,
+        },
+        NLIST,
+    ],
+    "reason": "answered",
+    "competitor": NLIST,
+    "ratio": 0.5341,
+    "max_ratio": 0.895,
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """When the bot answers: see ``decide``."""
+
+    min_score: float
+    max_ratio: float
+
+
+def answer_key(answer: str) -> str:
+    """Two answers are one answer when their words match, ignoring case and punctuation."""
+    return " ".join(re.findall(r"\w+", answer.casefold()))
+
+
+def distance_ratio(best: SimilarQuestion, competitor: SimilarQuestion) -> float:
+    """The best match's cosine distance over its competitor's: 0 if exact, 1 for a tie."""
+    rest = 1 - competitor.score
+    return round((1 - best.score) / rest, 4) if rest > 0 else 1.0
+
+
+def decide(
+    candidates: Sequence[SimilarQuestion], rule: Rule
+) -> tuple[Reason, SimilarQuestion | None]:
+    """Answer the best candidate, or say why not; and its competitor, if any.
+
+    The best candidate is answered when it reaches ``min_score`` and its cosine distance is
+    at most ``max_ratio`` times that of its competitor, the best candidate with a different
+    answer. Stored questions that share an answer do not compete: asking either gets the
+    same reply. A stored question asked word for word (distance 0) passes whatever the ratio.
+    """
+    if not candidates:
+        return "empty", None
+    best = candidates[0]
+    key = answer_key(best.answer)
+    competitor = next((c for c in candidates[1:] if answer_key(c.answer) != key), None)
+    if best.score < rule.min_score:
+        return "low_score", competitor
+    if competitor is not None and distance_ratio(best, competitor) > rule.max_ratio:
+        return "ambiguous", competitor
+    return "answered", competitor
 
 
 @router.post(
     "/collections/{name}/ask",
     summary="Answer a question with the answer of the most similar stored question",
     responses={
+        200: json_example(ASK_EXAMPLE),
         404: {"model": ErrorResponse, "description": "Unknown collection."},
-        422: {"model": ErrorResponse, "description": "Empty question or bad top_k."},
+        422: {"model": ErrorResponse, "description": "Empty question or a value out of range."},
     },
 )
 async def ask(
@@ -65,12 +185,22 @@ async def ask(
     encoder: AppEncoder,
     context: Context,
 ) -> AskResponse:
-    threshold = request.min_score
-    if threshold is None:
-        threshold = cast(QASettings, context.settings).qa_min_score
+    """The stored answer of the stored question closest in meaning, when the bot is sure.
+
+    It answers when the best match scores at least `min_score` and no stored question with a
+    different answer comes almost as close (`max_ratio`); otherwise `answered` is false,
+    `reason` says why, and `similar` lists the closest stored questions to choose from.
+    """
+    settings = cast(QASettings, context.settings)
+    rule = Rule(
+        min_score=settings.qa_min_score if request.min_score is None else request.min_score,
+        max_ratio=settings.qa_max_ratio if request.max_ratio is None else request.max_ratio,
+    )
     vectors = await run_in_threadpool(encoder.encode, [request.question])
-    matches = (await run_in_threadpool(collection.search, vectors, request.top_k))[0]
-    similar = [
+    limit = max(request.top_k, CANDIDATES)
+    matches = (await run_in_threadpool(collection.search, vectors, limit))[0]
+    # Decide on the rounded scores the response shows, so that they explain the decision.
+    candidates = [
         SimilarQuestion(
             id=str(m.id),
             question=m.record["question"],
@@ -79,29 +209,20 @@ async def ask(
         )
         for m in matches
     ]
-    best = similar[0] if similar else None
-    if best is not None and best.score >= threshold:
-        return AskResponse(
-            question=request.question,
-            answered=True,
-            answer=best.answer,
-            score=best.score,
-            matched_question=best.question,
-            threshold=threshold,
-            message="answered",
-            similar=similar,
-        )
+    reason, competitor = decide(candidates, rule)
+    best = candidates[0] if candidates else None
+    answered = best if reason == "answered" else None
     return AskResponse(
         question=request.question,
-        answered=False,
-        answer=None,
+        answered=answered is not None,
+        answer=answered.answer if answered else None,
         score=best.score if best else None,
-        matched_question=None,
-        threshold=threshold,
-        message=(
-            "No confident answer. The closest stored questions are listed below."
-            if similar
-            else "No confident answer: the collection is empty."
-        ),
-        similar=similar,
+        matched_question=answered.question if answered else None,
+        threshold=rule.min_score,
+        message=MESSAGES[reason],
+        similar=candidates[: request.top_k],
+        reason=reason,
+        competitor=competitor,
+        ratio=distance_ratio(best, competitor) if best and competitor else None,
+        max_ratio=rule.max_ratio,
     )

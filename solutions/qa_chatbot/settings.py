@@ -13,3 +13,12 @@ class QASettings(Settings):
         description="Below this cosine similarity the bot says it has no confident answer "
         "(env SEARCH_QA_MIN_SCORE).",
     )
+    qa_max_ratio: float = Field(
+        0.895,
+        ge=0.0,
+        le=1.0,
+        description="The bot answers only if the best match's cosine distance (1 - score) is "
+        "at most this fraction of the distance of the closest stored question with a "
+        "different answer; otherwise it says it is not sure. 1 turns the check off "
+        "(env SEARCH_QA_MAX_RATIO).",
+    )
