@@ -29,10 +29,14 @@ class AppLink(BaseModel):
     redoc: str
     collection: str = Field(description="The collection the app's sample data loads into.")
     formats: list[str] = Field(description="File suffixes a load accepts.")
+    options: dict[str, Any] | None = Field(
+        description="JSON Schema of the options `POST collections` takes, if the app has any."
+    )
 
 
 def app_link(solution: Solution[Any], prefix: str) -> AppLink:
     """``prefix`` is ``qa/`` under the launcher, empty when the app runs alone."""
+    options = solution.collection_options
     return AppLink(
         name=solution.namespace,
         title=solution.title,
@@ -41,6 +45,7 @@ def app_link(solution: Solution[Any], prefix: str) -> AppLink:
         redoc=f"{prefix}redoc",
         collection=solution.default_collection,
         formats=solution.suffixes,
+        options=options.model_json_schema() if options is not None else None,
     )
 
 

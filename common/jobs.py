@@ -284,9 +284,10 @@ class JobRunner:
         self, collection: str, source: str, work: Work, cleanup: Callable[[], None] | None = None
     ) -> Job:
         job_id = self.store.create(collection, source)
+        accepted = self.store.get(job_id)  # as accepted: queued, whenever the worker starts it
         self._cancel[job_id] = threading.Event()
         self._executor.submit(self._run, job_id, work, cleanup)
-        return self.store.get(job_id)
+        return accepted
 
     def cancel(self, job_id: str) -> Job:
         job = self.store.get(job_id)

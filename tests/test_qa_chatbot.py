@@ -242,6 +242,26 @@ def test_jobs_are_listed_and_unknown_jobs_are_404(qa: TestClient) -> None:
     assert qa.post("/jobs/nope/cancel").status_code == 404
 
 
+def test_jobs_are_listed_per_collection(qa: TestClient, tmp_path: Path) -> None:
+    started: dict[str, set[str]] = {"faq": set(), "notes": set()}
+    for seed, name in enumerate(["faq", "notes", "faq"]):
+        path = write_csv(tmp_path / f"{seed}.csv", generated_pairs(3, seed=seed))
+        with path.open("rb") as file:
+            job = qa.post(f"/collections/{name}/loads", files={"file": (path.name, file)}).json()
+        assert wait_for_job(qa, job["id"])["status"] == "succeeded"
+        started[name].add(job["id"])
+    for name, ids in started.items():
+        listed = qa.get("/jobs", params={"collection": name}).json()
+        assert {j["id"] for j in listed} == ids
+        assert {j["collection"] for j in listed} == {name}
+        created = [j["created_at"] for j in listed]  # newest first (MySQL keeps whole seconds)
+        assert created == sorted(created, reverse=True)
+    assert len(qa.get("/jobs").json()) == 3
+    one = qa.get("/jobs", params={"collection": "faq", "limit": 1}).json()
+    assert len(one) == 1 and one[0]["id"] in started["faq"]
+    assert qa.get("/jobs", params={"collection": "nothing_here"}).json() == []
+
+
 def test_health_and_docs(qa: TestClient, backend) -> None:  # type: ignore[no-untyped-def]
     assert qa.get("/health/live").json() == {"status": "ok"}
     ready = qa.get("/health/ready").json()

@@ -47,6 +47,7 @@ export function client(prefix) {
     get: (path, query) => request("GET", path, { query }),
     post: (path, json) => request("POST", path, { json }),
     postForm: (path, form) => request("POST", path, { form }),
+    delete: (path) => request("DELETE", path),
     events: (path) => new EventSource(new URL(path, base)),
   };
 }

@@ -1,7 +1,8 @@
 // The shell: one menu entry per app the server runs, one page at a time (#/qa, #/images...).
 
 import { client } from "./api.js";
-import { dataPanel, errorBox, h } from "./components.js";
+import { errorBox, h } from "./components.js";
+import { dataPanel } from "./data.js";
 import { PAGES } from "./pages.js";
 
 const main = document.getElementById("main");

@@ -1,5 +1,5 @@
-// Shared building blocks of every page: elements, errors, the data panel with its upload and
-// job progress, result cards with scores.
+// Shared building blocks of every page: elements, errors, busy and empty states, score
+// meters, result cards, file drop zones, labelled fields and a confirmation step.
 
 let uid = 0;
 export const nextId = (prefix) => `${prefix}-${++uid}`;
@@ -20,6 +20,8 @@ export function h(tag, props = {}, ...children) {
 
 export const formatCount = (n) => new Intl.NumberFormat("en").format(n);
 export const formatScore = (score) => score.toFixed(3);
+export const formatTime = (iso) => new Date(iso).toLocaleString("en");
+export const quoted = (name) => `“${name}”`;
 
 // A message from an API error (or any error), announced to screen readers.
 export function errorBox(error) {
@@ -28,17 +30,25 @@ export function errorBox(error) {
   return box;
 }
 
-// Runs a request while showing a busy state in `area`; errors end up in `area` too.
+const latest = new WeakMap(); // area -> the ticket of its latest busy() call
+
+// Runs a request while showing a busy state in `area`; errors end up in `area` too. Only the
+// latest call for an area counts: one still running when another starts (a second click, a
+// changed setting) gives way, its result dropped and its error not shown.
 export async function busy(area, label, work) {
+  const ticket = (latest.get(area) || 0) + 1;
+  latest.set(area, ticket);
+  const current = () => latest.get(area) === ticket;
   area.replaceChildren(h("p", { class: "muted loading", role: "status" }, label));
   area.setAttribute("aria-busy", "true");
   try {
-    return await work();
+    const result = await work();
+    return current() ? result : undefined;
   } catch (error) {
-    area.replaceChildren(errorBox(error));
+    if (current()) area.replaceChildren(errorBox(error));
     return undefined;
   } finally {
-    area.removeAttribute("aria-busy");
+    if (current()) area.removeAttribute("aria-busy");
   }
 }
 
@@ -46,9 +56,12 @@ export function emptyState(text) {
   return h("p", { class: "empty", role: "status" }, text);
 }
 
+// Scores are cosine or Tanimoto similarities. At 0 or below an item is unrelated, so the meter
+// runs from 0 to 1 and a negative score shows as an empty meter; the number stays exact.
 export function scoreMeter(score, label = "score") {
+  const filled = Math.min(1, Math.max(0, score));
   return h("span", { class: "score" },
-    h("meter", { min: -1, max: 1, low: 0.3, high: 0.6, optimum: 1, value: score, "aria-label": label }),
+    h("meter", { min: 0, max: 1, low: 0.3, high: 0.6, optimum: 1, value: filled, "aria-label": label }),
     h("span", { class: "score-value" }, `${label} ${formatScore(score)}`));
 }
 
@@ -65,6 +78,56 @@ export function resultCard({ image, alt, title, subtitle, score, scoreLabel, act
 
 export function resultGrid(cards, emptyText) {
   return cards.length ? h("ul", { class: "grid", role: "list" }, cards) : emptyState(emptyText);
+}
+
+// A label and its control, kept together when a .row wraps: labelled("Results", input).
+export function labelled(text, control) {
+  control.id ||= nextId("field");
+  return h("span", { class: "field" }, h("label", { for: control.id }, text), control);
+}
+
+// A number input; empty means "the server's default" when `placeholder` says so.
+export function numberInput({ value = "", min, max, step = 1, placeholder }) {
+  return h("input", { type: "number", value: String(value), min, max, step, placeholder });
+}
+
+// The number typed in `input`, or undefined when it is empty (so the request leaves it out).
+export function numberOrNothing(input) {
+  return input.value.trim() === "" ? undefined : Number(input.value);
+}
+
+// A second, explicit step before something that cannot be undone: the button gives way to
+// the question with "Yes" and "No"; "No" (or Escape) brings the button back. `onConfirm`
+// may throw: its error is shown next to the button.
+export function confirmStep({ action, question, yes, onConfirm }) {
+  const slot = h("span", { class: "confirm" });
+  const button = h("button", { type: "button", class: "danger", onclick: () => ask() }, action);
+
+  const reset = (...before) => {
+    slot.replaceChildren(...before, button);
+    button.focus();
+  };
+
+  function ask() {
+    const questionId = nextId("confirm");
+    const no = h("button", { type: "button", onclick: () => reset() }, "No");
+    const sure = h("button", { type: "button", class: "danger", onclick: async () => {
+      sure.disabled = no.disabled = true;
+      try {
+        await onConfirm();
+      } catch (error) {
+        reset(errorBox(error));
+      }
+    } }, yes);
+    const step = h("span", { class: "confirm-step", role: "group", "aria-labelledby": questionId,
+      onkeydown: (event) => { if (event.key === "Escape") reset(); } },
+    h("span", { id: questionId, class: "confirm-question" }, question), sure, no);
+    slot.replaceChildren(step);
+    no.focus(); // the safe answer is the one Enter would press
+  }
+
+  slot.append(button);
+  return slot;
 }
 
 // A file picker that is also a drop zone; keyboard users reach the input itself.
@@ -90,122 +153,4 @@ export function dropZone({ label, accept, onFile, multiple = false }) {
     take(event.dataTransfer.files);
   });
   return zone;
-}
-
-// Follows a load job through its event stream: a progress bar, counters, then the outcome
-// with every item error listed.
-export function jobProgress(api, job, onEnd) {
-  const bar = h("progress", { max: 1, "aria-label": `Loading ${job.source}` });
-  const status = h("p", { class: "job-status", role: "status", "aria-live": "polite" });
-  const cancel = h("button", { type: "button", class: "small", onclick: async () => {
-    cancel.disabled = true;
-    try {
-      await api.post(`jobs/${job.id}/cancel`);
-    } catch (error) {
-      panel.append(errorBox(error)); // e.g. 409: it had already finished
-    }
-  } }, "Cancel");
-  const panel = h("div", { class: "job", "data-status": job.status }, bar, h("div", { class: "row" }, status, cancel));
-
-  const show = (current) => {
-    panel.dataset.status = current.status;
-    if (current.total) {
-      bar.max = current.total;
-      bar.value = current.done;
-    }
-    const counts = `added ${formatCount(current.added)}, duplicates ${formatCount(current.duplicates)}, failed ${formatCount(current.failed)}`;
-    const of = current.total ? ` / ${formatCount(current.total)}` : "";
-    status.textContent = `${current.source}: ${current.status}, ${formatCount(current.done)}${of} items (${counts})`;
-  };
-
-  const end = (final) => {
-    show(final);
-    cancel.remove();
-    if (final.total === 0 || final.total === null) {
-      bar.max = 1;
-      bar.value = 1;
-    }
-    if (final.error) panel.append(h("div", { class: "error", role: "alert" }, final.error));
-    if (final.errors.length) {
-      panel.append(h("details", { class: "item-errors", open: true },
-        h("summary", {}, `${formatCount(final.failed)} item${final.failed === 1 ? "" : "s"} could not be loaded${final.errors_truncated ? " (first ones listed)" : ""}`),
-        h("ul", {}, final.errors.map((e) => h("li", {}, h("code", {}, e.item), ": ", e.reason)))));
-    }
-    onEnd(final);
-  };
-
-  show(job);
-  const source = api.events(`jobs/${job.id}/events`);
-  source.addEventListener("progress", (event) => show(JSON.parse(event.data)));
-  source.addEventListener("end", (event) => {
-    source.close();
-    end(JSON.parse(event.data));
-  });
-  source.addEventListener("error", () => {
-    if (source.readyState === EventSource.CLOSED) {
-      panel.append(errorBox(new Error("Lost the job's progress stream; reload the page to see its state.")));
-    }
-  });
-  return panel;
-}
-
-// The data panel every page has: which collection, how big, load the sample or your files.
-// `field` and `multiple`: how the app's load route takes files ("file", one; "files", many).
-export function dataPanel(ctx, { noun, fileLabel, field = "file", multiple = false }) {
-  const listId = nextId("collections");
-  const inputId = nextId("collection");
-  const input = h("input", { id: inputId, value: ctx.collection, list: listId, autocomplete: "off", spellcheck: "false", pattern: "[a-z](_?[a-z0-9])*", maxlength: 40 });
-  const names = h("datalist", { id: listId });
-  const size = h("p", { class: "size", role: "status", "aria-live": "polite" });
-  const jobs = h("div", { class: "jobs" });
-
-  async function refresh() {
-    try {
-      const all = await ctx.api.get("collections");
-      names.replaceChildren(...all.map((c) => h("option", { value: c.name })));
-      const mine = all.find((c) => c.name === ctx.collection);
-      size.textContent = mine ? `${formatCount(mine.count)} ${noun} in “${mine.name}”` : `“${ctx.collection}” is empty: load the sample or your own file.`;
-      size.dataset.count = mine ? mine.count : 0;
-    } catch (error) {
-      size.replaceChildren(errorBox(error));
-    }
-  }
-
-  function start(label, request) {
-    const slot = h("div", { class: "job" }, h("p", { class: "muted", role: "status" }, `Sending ${label}…`));
-    jobs.prepend(slot);
-    request().then(
-      (job) => slot.replaceWith(jobProgress(ctx.api, job, refresh)),
-      (error) => slot.replaceChildren(errorBox(error)),
-    );
-  }
-
-  input.addEventListener("change", () => {
-    ctx.collection = input.value.trim() || ctx.link.collection;
-    input.value = ctx.collection;
-    refresh();
-    ctx.changed();
-  });
-
-  const sample = h("button", { type: "button", onclick: () => start("the sample", () => ctx.api.post(`collections/${encodeURIComponent(ctx.collection)}/loads/sample`)) }, "Load the sample data");
-  const upload = dropZone({
-    label: fileLabel,
-    accept: ctx.link.formats.join(","),
-    multiple,
-    onFile: (chosen) => {
-      const files = multiple ? chosen : [chosen];
-      const form = new FormData();
-      for (const file of files) form.append(field, file, file.name);
-      const label = files.length === 1 ? files[0].name : `${files.length} files`;
-      start(label, () => ctx.api.postForm(`collections/${encodeURIComponent(ctx.collection)}/loads`, form));
-    },
-  });
-
-  refresh();
-  return h("section", { class: "card", "aria-labelledby": `${inputId}-heading` },
-    h("h2", { id: `${inputId}-heading` }, "Data"),
-    h("div", { class: "row" },
-      h("label", { for: inputId }, "Collection"), input, names, size),
-    h("div", { class: "row" }, sample, upload),
-    jobs);
 }

@@ -1,10 +1,35 @@
 // Molecular search: paste a SMILES, get the most similar molecules by Tanimoto similarity,
 // or every molecule containing a substructure, drawn with the match highlighted.
 
-import { busy, formatCount, h, nextId, resultCard, resultGrid } from "../components.js";
+import { busy, formatCount, formatTime, h, nextId, resultCard, resultGrid } from "../components.js";
 
 export const summary = "Paste a SMILES to find the most similar molecules (Tanimoto similarity of Morgan fingerprints), or switch to substructure to find every molecule containing a pattern.";
-export const data = { noun: "molecules", fileLabel: "Load a .smi, .csv (smiles, name, id) or .sdf file" };
+
+const nameOf = (molecule) => molecule.name || molecule.source_id || "(no name)";
+
+export const data = {
+  noun: "molecules",
+  fileLabel: "Load a .smi, .csv (smiles, name, id) or .sdf file",
+  item: {
+    card: (molecule, url) => ({
+      image: url("depiction"),
+      alt: `Structure of ${nameOf(molecule)}`,
+      title: nameOf(molecule),
+      subtitle: molecule.smiles,
+    }),
+    detail: (molecule, url) => ({
+      title: nameOf(molecule),
+      picture: { src: url("depiction"), alt: `Structure of ${nameOf(molecule)}` },
+      fields: [
+        ["SMILES", molecule.smiles],
+        ["Name", molecule.name || "(none)"],
+        ["Source id", molecule.source_id || "(none)"],
+        ["Id", molecule.id],
+        ["Added", formatTime(molecule.created_at)],
+      ],
+    }),
+  },
+};
 
 const EXAMPLES = [
   { label: "Aspirin", mode: "similarity", text: "CC(=O)Oc1ccccc1C(=O)O" },
@@ -56,7 +81,7 @@ export function render(section, ctx) {
     const cards = found.results.map((hit) => resultCard({
       image: hit.depiction_url,
       alt: `Structure of ${hit.name || hit.smiles}`,
-      title: hit.name || hit.source_id || "(no name)",
+      title: nameOf(hit),
       subtitle: hit.smiles,
       score: scored ? hit.similarity : undefined,
       scoreLabel: "similarity",
