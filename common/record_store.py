@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Engine,
     MetaData,
     String,
@@ -137,7 +136,7 @@ class RecordStore:
                 MetaData(),
                 Column("id", BigInteger, primary_key=True, autoincrement=False),
                 Column("item_state", String(8), nullable=False, index=True),
-                Column("created_at", DateTime, nullable=False),
+                Column("created_at", tables.Timestamp, nullable=False),
                 *(f.column() for f in fields),
                 mysql_charset="utf8mb4",
             )

@@ -1,8 +1,13 @@
 """The layer's own bookkeeping tables, shared by every app in the record database."""
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy.dialects import mysql
 
 metadata = MetaData()
+
+# MySQL's DATETIME drops fractions of a second unless asked to keep them: without them, rows
+# made in the same second (jobs, items of one batch) would come back in no fixed order.
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 collections_table = Table(
     "search_collections",
@@ -14,7 +19,7 @@ collections_table = Table(
     Column("state", String(10), nullable=False),
     # What the app let the creator choose (e.g. fingerprint size); its spec follows from it.
     Column("options", JSON, nullable=True),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
     mysql_charset="utf8mb4",
 )
 
@@ -33,9 +38,9 @@ jobs_table = Table(
     Column("failed", Integer, nullable=False, default=0),
     Column("error", Text, nullable=True),
     Column("timings", JSON, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("started_at", DateTime, nullable=True),
-    Column("finished_at", DateTime, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("started_at", Timestamp, nullable=True),
+    Column("finished_at", Timestamp, nullable=True),
     mysql_charset="utf8mb4",
 )
 
