@@ -1,17 +1,24 @@
 """Static checks of the compose stacks and Dockerfiles (no Docker engine runs here)."""
 
+import copy
+import functools
+import json
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 from sqlalchemy.engine import make_url
 
 from solutions.image_search.settings import ImageSettings
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.qa_chatbot.settings import QASettings
+from tests import compose
+from tests.compose import Dockerfile, IgnoreFile, interpolate, load_raw, variables
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
@@ -74,3 +81,92 @@ def check_dockerfile(dockerfile: Path, args: dict[str, str]) -> None:
     assert "USER " in text  # not root
     # The front-end is served by every app alone, from outside site-packages.
     assert "COPY frontend ./frontend" in text and "SEARCH_FRONTEND_DIR=/app/frontend" in text
+
+
+@functools.cache
+def compose_schema() -> Draft202012Validator:
+    """The Compose Specification's schema, vendored in tests/data/compose-spec/."""
+    schema = json.loads(compose.SCHEMA.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def schema_errors(document: dict[str, Any]) -> list[str]:
+    errors = compose_schema().iter_errors(document)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+
+
+@pytest.mark.parametrize("compose_file", STACKS, ids=lambda p: p.parent.name)
+def test_compose_file_follows_the_compose_specification(compose_file: Path) -> None:
+    """Compose validates after interpolation; the raw file (``${HOST_PORT:-8000}``) too."""
+    raw = load_raw(compose_file)
+    assert schema_errors(raw) == []
+    assert schema_errors(interpolate(raw, {})) == []
+    assert schema_errors(interpolate(raw, {"HOST_PORT": "8123"})) == []
+    # The schema is strict enough to catch a typo or a wrong type.
+    broken = copy.deepcopy(raw)
+    broken["services"]["app"]["healthchek"] = broken["services"]["app"].pop("healthcheck")
+    broken["services"]["mysql"]["healthcheck"]["interval"] = 5
+    errors = "\n".join(schema_errors(broken))
+    assert "'healthchek' was unexpected" in errors
+    assert "'interval']: 5 is not of type 'string'" in errors
+
+
+@pytest.mark.parametrize("compose_file", STACKS, ids=lambda p: p.parent.name)
+def test_published_port(compose_file: Path) -> None:
+    """Only the app publishes a port: HOST_PORT on 127.0.0.1, 8000 unless set; the
+    container's side is the port the app listens on, probes and the image exposes."""
+    raw = load_raw(compose_file)
+    assert variables(raw) == {"HOST_PORT"}
+    assert "HOST_PORT=" in (ROOT / "docker" / "README.md").read_text()
+    build = raw["services"]["app"]["build"]
+    image = Dockerfile.read(ROOT / build["dockerfile"], build["args"])
+    for env, published in [({}, 8000), ({"HOST_PORT": ""}, 8000), ({"HOST_PORT": "8123"}, 8123)]:
+        resolved = interpolate(raw, env)
+        assert "$" not in json.dumps(resolved)
+        services = resolved["services"]
+        assert [name for name, s in services.items() if "ports" in s] == ["app"]
+        app = services["app"]
+        [mapping] = app["ports"]
+        host_ip, host_port, container_port = mapping.split(":")
+        assert (host_ip, int(host_port)) == ("127.0.0.1", published)
+        listens = int(app["environment"]["SEARCH_PORT"])
+        assert int(container_port) == listens == int(image.env["SEARCH_PORT"])
+        assert image.expose == [listens]
+        assert f"//127.0.0.1:{listens}/health/ready" in " ".join(app["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("compose_file", STACKS, ids=lambda p: p.parent.name)
+def test_image_healthcheck_is_the_compose_one(compose_file: Path) -> None:
+    """``docker run`` of the image alone probes the same way as the stack does."""
+    app = load_raw(compose_file)["services"]["app"]
+    image = Dockerfile.read(ROOT / app["build"]["dockerfile"], app["build"]["args"])
+    assert app["healthcheck"]["test"] == ["CMD", *image.healthcheck]
+    options = {k: v for k, v in app["healthcheck"].items() if k != "test"}
+    assert {k: str(v) for k, v in options.items()} == image.healthcheck_options
+
+
+def test_build_context_is_only_what_the_image_copies() -> None:
+    """BuildKit reads docker/Dockerfile.dockerignore: the local venv, caches, git and data
+    stay out of the build context, and everything the Dockerfile copies stays in."""
+    ignore = IgnoreFile.read(ROOT / "docker" / "Dockerfile.dockerignore")
+    for left_out in [
+        ".venv/bin/python",
+        ".cache/milvus-server/x",
+        ".git/HEAD",
+        "data/x.db",
+        "tests/conftest.py",
+        "common/__pycache__/app.cpython-311.pyc",
+    ]:
+        assert ignore.ignored(left_out), left_out
+    for app in SETTINGS:
+        image = Dockerfile.read(ROOT / "docker" / "Dockerfile", {"APP": app})
+        sent: list[str] = []
+        for copied in image.copies:
+            for source in copied.sources:
+                files = compose.context_files(source, ignore)
+                assert files, source
+                sent += files
+        assert not any("__pycache__" in f for f in sent)
+        in_repo = {p.relative_to(ROOT).as_posix() for p in (ROOT / "solutions" / app).rglob("*")}
+        assert {f for f in in_repo if "/data/" in f and (ROOT / f).is_file()} <= set(sent), app
