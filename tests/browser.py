@@ -63,11 +63,13 @@ def chromium() -> Iterator[Browser]:
 
 @dataclass
 class Watched:
-    """A tab, with every URL it requested and every console error and page error it had."""
+    """A tab, with every URL it requested, its uncaught JavaScript errors and the errors its
+    console logged (which include the browser's notes on every 4xx answer)."""
 
     page: Page
     requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
 
     def foreign_requests(self, origin: str) -> list[str]:
         """Requests to any host but ``origin`` (data: and same-origin blob: URLs are local)."""
@@ -86,9 +88,10 @@ def watched_tab(browser: Browser, viewport: tuple[int, int] = (1280, 900)) -> It
     tab = Watched(context.new_page())
     tab.page.on("request", lambda request: tab.requests.append(request.url))
     tab.page.on(
-        "console", lambda message: tab.errors.append(message.text) if message.type == "error" else 0
+        "console",
+        lambda message: tab.console_errors.append(message.text) if message.type == "error" else 0,
     )
-    tab.page.on("pageerror", lambda error: tab.errors.append(str(error)))
+    tab.page.on("pageerror", lambda error: tab.page_errors.append(f"{error}\n{error.stack}"))
     try:
         yield tab
     finally:

@@ -14,19 +14,15 @@ tests cover; these run on the embedded pair.
 
 import csv
 import re
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from common.app import create_app
 from common.launcher import create_site, installed
@@ -34,21 +30,12 @@ from common.settings import Settings
 from solutions.molecular_search.app import SOLUTION as MOLECULES
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.qa_chatbot.app import SAMPLE as QA_SAMPLE
-from tests.backends import reserve_ports
+from tests.browser import chromium, serving, watched_tab
 from tests.helpers import use_embedded_storage, with_encoders
 from tests.imagery import encoded, photos
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LOAD_TIMEOUT_MS = 180_000
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -56,24 +43,6 @@ NAME_RULE = (
     "Use lower-case letters, digits and single underscores, starting with a letter "
     "(at most 40 characters)."
 )
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free local port; yield its base URL."""
-    port = reserve_ports(1)[0]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 300
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.1)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -89,39 +58,19 @@ def site(tmp_path_factory: pytest.TempPathFactory, minilm, efficientnet) -> Iter
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: scripts/test installs Debian's chromium package")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
-
-
-def origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 @contextmanager
 def tab(browser: Browser, site: str, viewport: dict[str, int]) -> Iterator[Page]:
     """A fresh tab; a JavaScript error anywhere fails the test, and so does a request that
     leaves the site's origin (the front-end must work offline)."""
-    context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
-    opened = context.new_page()
-    errors: list[str] = []
-    requested: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(f"{error}\n{error.stack}"))
-    opened.on("request", lambda request: requested.append(request.url))
-    yield opened
-    context.close()
-    assert not errors, errors
-    assert requested, "the tab requested nothing"
-    elsewhere = [
-        url
-        for url in requested
-        if not url.startswith(("data:", "blob:")) and origin(url) != origin(site)
-    ]
-    assert not elsewhere, elsewhere
+    with watched_tab(browser, (viewport["width"], viewport["height"])) as watched:
+        yield watched.page
+    assert not watched.page_errors, watched.page_errors
+    assert watched.requests, "the tab requested nothing"
+    assert not watched.foreign_requests(site), watched.foreign_requests(site)
 
 
 @pytest.fixture

@@ -1,0 +1,89 @@
+"""The tutorial runner's comparison of shown and real outputs: what it lets pass, and what not.
+
+If these rules were loose, ``tests/test_tutorials.py`` would pass on tutorials that drifted.
+"""
+
+import pytest
+
+from tests.tutorial import Ids, compare_output, steps
+
+JOB = "f45e2a2005054d478a134714dbcb461b"
+OTHER_JOB = "9a434de4a9984a79a98f9434eca127b0"
+
+
+def same(shown: str, actual: str, ids: Ids | None = None) -> bool:
+    return not compare_output(shown, actual, ids or Ids())
+
+
+def test_json_fields_and_values_must_match() -> None:
+    assert same('{"a": 1, "b": "x"}', '{"b":"x","a":1}')
+    assert not same('{"a": 1}', '{"a":1,"b":2}')  # a field the text does not show
+    assert not same('{"a": 1, "b": 2}', '{"a":1}')  # a field that is gone
+    assert not same('{"a": "x"}', '{"a":"y"}')
+    assert not same('{"a": null}', '{"a":false}')
+    assert same('{"a": 1, "…": "…"}', '{"a":1,"b":2}')  # more fields, left out on purpose
+    assert same('{"a":1,…}', '{"a":1,"b":2}')
+
+
+def test_numbers_are_equal_to_the_precision_shown() -> None:
+    assert same('{"score": 0.7369}', '{"score":0.73694}')
+    assert not same('{"score": 0.7369}', '{"score":0.7371}')
+    assert not same('{"count": 5}', '{"count":6}')
+    assert not same('{"count": 5}', '{"count":"5"}')
+
+
+def test_lists_and_strings_can_be_shortened_only_where_marked() -> None:
+    assert same('[1, 2, "…"]', "[1,2,3,4]")
+    assert not same("[1, 2]", "[1,2,3]")
+    assert not same('[1, 3, "…"]', "[1,2,3]")
+    assert same('{"answer": "In the court…"}', '{"answer":"In the courtyard."}')
+    assert not same('{"answer": "In the garden…"}', '{"answer":"In the courtyard."}')
+
+
+def test_job_ids_match_by_shape_and_stay_the_same_job() -> None:
+    ids = Ids()
+    assert same(f'{{"id": "{JOB}"}}', f'{{"id":"{OTHER_JOB}"}}', ids)
+    assert ids.substitute(f"curl localhost/jobs/{JOB}") == f"curl localhost/jobs/{OTHER_JOB}"
+    # The same shown id cannot stand for two real jobs.
+    assert not same(f'{{"id": "{JOB}"}}', '{"id":"' + "0" * 31 + '1"}', ids)
+    assert not same(f'{{"id": "{JOB}"}}', '{"id":"not-a-job-id"}', Ids())
+    assert same('{"t": "2026-11-23T15:45:56.668529Z"}', '{"t":"2026-12-02T10:00:00.1Z"}')
+    assert not same('{"t": "2026-11-23T15:45:56.668529Z"}', '{"t":"yesterday"}')
+
+
+def test_http_status_headers_and_body() -> None:
+    shown = f'HTTP/1.1 202 Accepted\nlocation: http://h/jobs/{JOB}\n\n{{"status": "queued"}}'
+    real = f"HTTP/1.1 202 Accepted\r\ndate: x\r\nlocation: http://h/jobs/{OTHER_JOB}\r\n\r\n"
+    assert same(shown, real + '{"status":"queued"}')
+    assert not same(shown, real + '{"status":"running"}')
+    assert not same(shown, real.replace("202 Accepted", "200 OK") + '{"status":"queued"}')
+    assert not same(shown, "HTTP/1.1 202 Accepted\r\n\r\n" + '{"status":"queued"}')
+
+
+def test_text_lines_and_events() -> None:
+    assert same("204\n204", "204\n204\n")
+    assert not same("204\n204", "204\n404")
+    assert same("port … is taken", "port 8123 is taken")
+    assert same(
+        'event: end\ndata: {"status": "succeeded", …}',
+        'event: end\ndata: {"status":"succeeded","n":1}',
+    )
+    assert not same('event: end\ndata: {"status": "succeeded"}', "event: progress\ndata: {}\n")
+
+
+@pytest.mark.parametrize(
+    ("markdown", "found"),
+    [
+        ("```bash\nls\n```\n\n```\nx\n```\n", [("ls\n", "x\n", None)]),
+        ("```bash\nls\n```\n\n## Next\n\n```\nx\n```\n", [("ls\n", None, None)]),
+        (
+            "<!-- not run: no engine -->\n```bash\ndocker compose up\n```\n",
+            [("docker compose up\n", None, "no engine")],
+        ),
+        ("```python\nprint(1)\n```\n", []),
+    ],
+)
+def test_blocks_and_their_outputs(
+    markdown: str, found: list[tuple[str, str | None, str | None]]
+) -> None:
+    assert [(s.command, s.shown, s.skip) for s in steps(markdown)] == found
