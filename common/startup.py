@@ -21,7 +21,7 @@ from typing import NoReturn
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from common.collection import Storage
 from common.errors import BackendUnavailable, StartupError
@@ -47,11 +47,22 @@ def open_storage(settings: Settings) -> Storage:
     try:
         vectors = VectorStore(uri, token)
     except BackendUnavailable as error:
+        if uri.endswith(".db"):
+            raise StartupError(
+                f"cannot open Milvus Lite at {uri} ({error.message}): check SEARCH_MILVUS_URI"
+            ) from error
         raise StartupError(
             f"cannot reach a Milvus server at {uri}: start it, or correct SEARCH_MILVUS_URI "
             "(unset, the apps use Milvus Lite in ./data/milvus.db and need no server)"
         ) from error
-    records = RecordStore(settings.sql_url)
+    try:
+        records = RecordStore(settings.sql_url)
+    except (ArgumentError, NoSuchModuleError, ImportError) as error:
+        vectors.close()
+        raise StartupError(
+            f"SEARCH_SQL_URL is not a database URL these apps can use ({error}): use "
+            "sqlite:///path/to/file.db or mysql+mysqlconnector://user:password@host:3306/db"
+        ) from error
     try:
         with records.engine.connect():
             pass

@@ -177,3 +177,10 @@ def test_debug_logging_shows_the_traceback_too(workdir: Path) -> None:
     assert status == 1
     assert "Traceback" in stderr
     assert stderr.strip().splitlines()[-1].startswith("error: cannot reach a Milvus server")
+
+
+@pytest.mark.parametrize("url", ["not a url", "postgresql://search:secret@127.0.0.1/search"])
+def test_a_database_url_these_apps_cannot_use(workdir: Path, url: str) -> None:
+    status, stderr = start_failure(workdir, sql_url=url)
+    line = assert_one_line(status, stderr, "SEARCH_SQL_URL is not a database URL", "sqlite:///")
+    assert "secret" not in line

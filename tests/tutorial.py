@@ -122,6 +122,11 @@ class Ids:
     def match(self, shown: str, actual: str) -> bool:
         return self.real.setdefault(shown, actual) == actual
 
+    def copy(self) -> "Ids":
+        copied = Ids()
+        copied.real = dict(self.real)
+        return copied
+
     def substitute(self, command: str) -> str:
         for shown, actual in self.real.items():
             command = command.replace(shown, actual)
@@ -437,7 +442,10 @@ def _run_step(
         elif step.shown is None:
             problems = []
         else:
-            problems = compare_output(step.shown, output, ids)
+            trial = ids.copy()  # an attempt that does not match must not pair up job ids
+            problems = compare_output(step.shown, output, trial)
+            if not problems:
+                ids.real = trial.real
         if not problems or time.monotonic() > deadline:
             if show:
                 print(f"--- {where}\n{output}")
