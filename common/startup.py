@@ -70,7 +70,12 @@ def open_storage(settings: Settings) -> Storage:
         vectors.close()
         records.close()
         raise StartupError(explain_sql(error, settings.sql_url)) from error
-    return Storage(vectors, records, MediaStore(settings.media_dir))
+    try:
+        return Storage(vectors, records, MediaStore(settings.media_dir))
+    except BaseException:
+        vectors.close()
+        records.close()
+        raise
 
 
 def check_milvus_lite_free(uri: str) -> None:
@@ -127,7 +132,7 @@ def listen(host: str, port: int) -> socket.socket:
         raise StartupError(
             f"cannot listen on {host}:{port} ({error.strerror}): check SEARCH_HOST and SEARCH_PORT"
         ) from error
-    sock.set_inheritable(True)
+    sock.listen(2048)  # listening now: a second app on this port fails at its bind
     return sock
 
 

@@ -19,6 +19,8 @@ import httpx
 import pytest
 from sqlalchemy import make_url
 
+from common.errors import StartupError
+from common.startup import listen
 from common.vector_store import VectorStore
 from tests.backends import MySQLBackend, reserve_ports
 
@@ -184,3 +186,16 @@ def test_a_database_url_these_apps_cannot_use(workdir: Path, url: str) -> None:
     status, stderr = start_failure(workdir, sql_url=url)
     line = assert_one_line(status, stderr, "SEARCH_SQL_URL is not a database URL", "sqlite:///")
     assert "secret" not in line
+
+
+def test_the_port_is_taken_before_the_models_load() -> None:
+    """A second app started while the first still loads its models fails at once: the first
+    listens from the moment it binds (two bound sockets that did not listen yet could share
+    the port, and the second app would fail only later, with a traceback)."""
+    first = listen("127.0.0.1", 0)
+    port = first.getsockname()[1]
+    try:
+        with pytest.raises(StartupError, match=f"port {port} on 127.0.0.1 is taken"):
+            listen("127.0.0.1", port).close()
+    finally:
+        first.close()

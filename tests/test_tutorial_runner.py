@@ -5,7 +5,7 @@ If these rules were loose, ``tests/test_tutorials.py`` would pass on tutorials t
 
 import pytest
 
-from tests.tutorial import Ids, compare_output, steps
+from tests.tutorial import Ids, _only_gets, compare_output, steps
 
 JOB = "f45e2a2005054d478a134714dbcb461b"
 OTHER_JOB = "9a434de4a9984a79a98f9434eca127b0"
@@ -30,6 +30,9 @@ def test_numbers_are_equal_to_the_precision_shown() -> None:
     assert not same('{"score": 0.7369}', '{"score":0.7371}')
     assert not same('{"count": 5}', '{"count":6}')
     assert not same('{"count": 5}', '{"count":"5"}')
+    assert same('{"similarity": 1.0}', '{"similarity":1.0}')
+    assert not same('{"similarity": 1.0}', '{"similarity":0.96}')  # 1.0 is not 1
+    assert not same('{"score": 0.50}', '{"score":0.54}')
 
 
 def test_lists_and_strings_can_be_shortened_only_where_marked() -> None:
@@ -87,3 +90,15 @@ def test_blocks_and_their_outputs(
     markdown: str, found: list[tuple[str, str | None, str | None]]
 ) -> None:
     assert [(s.command, s.shown, s.skip) for s in steps(markdown)] == found
+
+
+def test_only_plain_reads_are_sent_again() -> None:
+    assert _only_gets(
+        "curl -s localhost:8000/qa/jobs/x\ncurl -s -N localhost:8000/qa/jobs/x/events"
+    )
+    assert _only_gets('curl -s -o /dev/null -w "%{http_code}" localhost:8000/qa/health/live')
+    assert not _only_gets("curl -s -XPOST localhost:8000/qa/collections/faq/loads/sample")
+    assert not _only_gets("curl -s --request DELETE localhost:8000/qa/collections/faq")
+    assert not _only_gets("curl -s localhost:8000/x -F file=@a.csv")
+    assert not _only_gets("curl -s localhost:8000/x \\\n     -d '{}'")
+    assert not _only_gets("cat > office.csv <<'EOF'\nquestion,answer\nEOF")

@@ -16,9 +16,8 @@ TUTORIALS = [
     "solutions/image_search/README.md",
     "solutions/molecular_search/README.md",
     "docker/README.md",
-    "frontend/README.md",
     "benchmarks/README.md",
-]
+]  # frontend/README.md has no commands to run
 
 
 @pytest.mark.parametrize("tutorial", TUTORIALS)
@@ -27,6 +26,7 @@ def test_tutorial_shows_what_really_happens(tutorial: str) -> None:
     print(f"{tutorial}: {report.ran} blocks run, {len(report.skipped)} not run")
     for line, reason in report.skipped:
         print(f"  line {line} not run: {reason}")
+    assert report.ran or report.skipped, "no command block found"
     assert not report.problems, "\n".join(report.problems)
 
 

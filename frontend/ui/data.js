@@ -61,7 +61,8 @@ function collectionView(ctx, data, listed) {
   const name = ctx.collection;
   const api = ctx.api;
   const path = (rest = "") => `collections/${encodeURIComponent(name)}${rest}`;
-  const stop = new AbortController();
+  const stop = new AbortController(); // the whole view: closed when another is chosen
+  let loads = new AbortController(); // the live panels: closed too when the collection is dropped
   const followed = new Set(); // jobs shown live here, left out of the history
   const size = h("p", { class: "size", role: "status", "aria-live": "polite" });
   const manage = h("div", { class: "manage" });
@@ -77,7 +78,7 @@ function collectionView(ctx, data, listed) {
     try {
       all = await api.get("collections");
     } catch (error) {
-      size.replaceChildren(errorBox(error));
+      if (ticket === reads && !stop.signal.aborted) size.replaceChildren(errorBox(error));
       return;
     }
     if (ticket !== reads || stop.signal.aborted) return;
@@ -103,7 +104,9 @@ function collectionView(ctx, data, listed) {
       yes: "Yes, drop it",
       onConfirm: async () => {
         await api.delete(path());
-        live.replaceChildren(); // its loads are gone with it
+        loads.abort(); // its loads are gone with it: stop following them
+        loads = new AbortController();
+        live.replaceChildren();
         await refresh();
         ctx.changed();
       },
@@ -131,7 +134,7 @@ function collectionView(ctx, data, listed) {
     request().then(
       (job) => {
         followed.add(job.id);
-        slot.replaceWith(jobProgress(api, job, { onEnd: refresh, signal: stop.signal }));
+        slot.replaceWith(jobProgress(api, job, { onEnd: refresh, signal: loads.signal }));
       },
       (error) => slot.replaceChildren(errorBox(error)),
     );
@@ -156,7 +159,7 @@ function collectionView(ctx, data, listed) {
     size, manage,
     h("div", { class: "row" }, sample, upload),
     live, more);
-  return { node, close: () => stop.abort() };
+  return { node, close: () => { stop.abort(); loads.abort(); } };
 }
 
 // One input per option of a new collection, from the JSON Schema the app publishes in

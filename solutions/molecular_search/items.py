@@ -47,7 +47,8 @@ class FingerprintOptions(BaseModel):
         "BIN_FLAT",
         description="Milvus server only. BIN_FLAT compares every fingerprint (exact); "
         "BIN_IVF_FLAT clusters them and searches the `nprobe` nearest clusters (faster on "
-        "large collections, approximate). Milvus Lite always uses its exact-re-ranked fallback.",
+        "large collections, approximate). Milvus Lite has no binary vectors: it refuses "
+        "BIN_IVF_FLAT and searches with its exact-re-ranked fallback.",
     )
     nlist: int = Field(1024, ge=1, le=65536, description="BIN_IVF_FLAT: number of clusters.")
     nprobe: int = Field(

@@ -105,7 +105,7 @@ NLIST = {
     "budget.",
     "score": 0.5074,
 }
-ASK_EXAMPLE = {  # asked of the sample, as in the README
+ASK_EXAMPLE = {  # a real answer from the sample: the README's section 2 shows the same run
     "question": "what does nprobe do",
     "answered": True,
     "answer": NPROBE,
@@ -144,6 +144,8 @@ def answer_key(answer: str) -> str:
 
 def distance_ratio(best: SimilarQuestion, competitor: SimilarQuestion) -> float:
     """The best match's cosine distance over its competitor's: 0 if exact, 1 for a tie."""
+    if best.score >= 1:
+        return 0.0  # asked word for word: nothing can be closer
     rest = 1 - competitor.score
     return round((1 - best.score) / rest, 4) if rest > 0 else 1.0
 
@@ -209,7 +211,7 @@ async def ask(
         )
         for m in matches
     ]
-    reason, competitor = decide(candidates, rule)
+    reason, competitor = decide(candidates[:CANDIDATES], rule)
     best = candidates[0] if candidates else None
     answered = best if reason == "answered" else None
     return AskResponse(
