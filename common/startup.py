@@ -118,7 +118,9 @@ def explain_sql(error: DBAPIError, url: str) -> str:
 def listen(host: str, port: int) -> socket.socket:
     """Take the port now, before the models load, so that a taken port fails at once."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not implied: asyncio sets TCP_NODELAY only on sockets that say so,
+    # and without it every small answer waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -194,6 +194,9 @@ def test_the_port_is_taken_before_the_models_load() -> None:
     the port, and the second app would fail only later, with a traceback)."""
     first = listen("127.0.0.1", 0)
     port = first.getsockname()[1]
+    # A TCP socket by name: asyncio then sets TCP_NODELAY on each connection (without it,
+    # every answer waited ~40 ms for a delayed ACK).
+    assert first.proto == socket.IPPROTO_TCP
     try:
         with pytest.raises(StartupError, match=f"port {port} on 127.0.0.1 is taken"):
             listen("127.0.0.1", port).close()
