@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
-from pymilvus import MilvusClient
 from sqlalchemy import MetaData, create_engine
 
 from common.settings import Settings
@@ -22,6 +21,7 @@ from solutions.qa_chatbot.app import SOLUTION, create_app
 from solutions.qa_chatbot.encoder import MiniLMEncoder
 from solutions.qa_chatbot.settings import QASettings
 from tests.backends import MilvusServer, MySQLBackend, provision_mysql
+from tests.helpers import drop_milvus_collections
 
 ROOT = Path(__file__).resolve().parents[1]
 S = TypeVar("S", bound=Settings)
@@ -49,10 +49,7 @@ def mysql_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MySQLBac
 
 def _wipe_server_backends(milvus_uri: str, sql_url: str) -> None:
     """Start each server test from empty stores."""
-    client = MilvusClient(uri=milvus_uri)
-    for name in client.list_collections():
-        client.drop_collection(name)
-    client.close()
+    drop_milvus_collections(milvus_uri)
     engine = create_engine(sql_url)
     metadata = MetaData()
     metadata.reflect(engine)

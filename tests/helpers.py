@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pymilvus import MilvusClient
 
 from common.collection import Collection
 from common.encoder import Encoder
@@ -39,6 +40,16 @@ def with_encoders(
         else s
         for s in solutions
     ]
+
+
+def drop_milvus_collections(uri: str) -> None:
+    """Empty a Milvus server, for a test that must start from nothing."""
+    client = MilvusClient(uri=uri)
+    try:
+        for name in client.list_collections():
+            client.drop_collection(name)
+    finally:
+        client.close()
 
 
 def wait_for_job(

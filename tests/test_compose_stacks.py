@@ -43,7 +43,6 @@ from typing import Any
 import httpx
 import milvus
 import pytest
-from pymilvus import MilvusClient
 from sqlalchemy import create_engine, make_url, text
 
 from tests.backends import (
@@ -65,6 +64,7 @@ from tests.compose import (
     load_raw,
     parse_duration,
 )
+from tests.helpers import drop_milvus_collections
 
 pytestmark = pytest.mark.compose
 
@@ -148,15 +148,6 @@ def create_mysql_account(mariadb: MySQLBackend, mysql_env: dict[str, str]) -> No
             conn.execute(text(f"GRANT ALL ON `{database}`.* TO '{user}'@'%'"))
     finally:
         engine.dispose()
-
-
-def empty_milvus(server: MilvusServer) -> None:
-    client = MilvusClient(uri=server.uri)
-    try:
-        for name in client.list_collections():
-            client.drop_collection(name)
-    finally:
-        client.close()
 
 
 def stand_ins(stack: Stack, server: MilvusServer, mariadb: MySQLBackend) -> dict[str, str]:
@@ -442,7 +433,7 @@ def test_stack_app_installs_starts_and_serves(
 
         # -- the stack's other services ---------------------------------------------
         create_mysql_account(mariadb, stack.compose["services"]["mysql"]["environment"])
-        empty_milvus(milvus_server)
+        drop_milvus_collections(milvus_server.uri)
         port = reserve_ports(1)[0]
         addresses = stand_ins(stack, milvus_server, mariadb)
         env = container_env(stack, app_dir, bin_dir, home, addresses, port)
