@@ -45,7 +45,7 @@ def generated_set(folder: Path, count: int) -> list[Path]:
 
 
 def encoder_alone(paths: list[Path], backend: str) -> float:
-    from solutions.image_search.encoder import EfficientNetLite0Encoder
+    from common.encoders.efficientnet import EfficientNetLite0Encoder
 
     encoder = EfficientNetLite0Encoder(
         batch_size=32,

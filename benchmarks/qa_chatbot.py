@@ -77,7 +77,7 @@ def ask_latencies(client: httpx.Client, questions: list[str], repeat: int) -> li
 
 
 def encoder_alone(questions: list[str]) -> float:
-    from solutions.qa_chatbot.encoder import MiniLMEncoder
+    from common.encoders.minilm import MiniLMEncoder
 
     encoder = MiniLMEncoder()
     encoder.encode(questions[:64])  # warm up

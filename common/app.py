@@ -1,24 +1,21 @@
 """The app factory: one FastAPI app per solution, with the standard surface every app shares."""
 
-import functools
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 
-from common.api import health, jobs
-from common.api.collections import collections_router
-from common.api.loads import LoadSource, loads_router, start_load
+from common.api.loads import sample_source, start_load
 from common.api_docs import serve_api_docs
-from common.collection import Collections, SpecFor, Storage
+from common.collection import Collections, CollectionSpec, Storage
 from common.context import AppContext
-from common.encoder import Encoder
-from common.frontend import app_link, serve_frontend
+from common.encoders import Encoder
+from common.frontend import serve_frontend
 from common.http import (
     BodyLimitMiddleware,
     RequestContextMiddleware,
@@ -43,6 +40,7 @@ STANDARD_TAGS = [
     },
     {"name": "jobs", "description": "Follow, list and cancel load jobs; progress is persisted."},
     {"name": "health", "description": "Liveness and readiness probes."},
+    {"name": "media", "description": "Item files by id: originals, thumbnails."},
 ]
 
 
@@ -53,29 +51,21 @@ async def start_app(
 
     Connecting comes first: it is quick, and what a newcomer most often has to fix.
     """
-    own_storage = storage is None
-    storage = storage or await run_in_threadpool(open_storage, settings)
+    opened = storage if storage is not None else await run_in_threadpool(open_storage, settings)
     try:
         encoder = await run_in_threadpool(solution.load_encoder, settings)
-        context = await run_in_threadpool(_prepare, solution, settings, storage, encoder)
+        context = await run_in_threadpool(_prepare, solution, settings, opened, encoder)
     except BaseException:
-        if own_storage:
-            storage.close()
+        if storage is None:
+            opened.close()
         raise
-    sample = solution.sample_file
-    if sample is None:
-        parser = None
-    elif solution.sample_parser is not None:
-        parser = solution.sample_parser(settings)
-    else:
-        parser = solution.parser_for(sample.suffix)
     first_start = not await run_in_threadpool(
         context.collections.exists, solution.default_collection
     )
-    if settings.load_sample_data and sample and parser and first_start:
+    sample = sample_source(context)
+    if settings.load_sample_data and sample is not None and first_start:
         log.info("%s: loading the sample into %r", solution.namespace, solution.default_collection)
-        source = LoadSource("sample", sample, parser)
-        await run_in_threadpool(start_load, context, solution.default_collection, source)
+        await run_in_threadpool(start_load, context, solution.default_collection, sample)
     return context
 
 
@@ -83,20 +73,17 @@ def _prepare(
     solution: Solution[Any], settings: Settings, storage: Storage, encoder: Encoder
 ) -> AppContext:
     capabilities = storage.vectors.capabilities
-    defaults = solution.default_options()
-    spec_for: SpecFor | None = None
-    spec = solution.spec
-    if solution.spec_for is not None:
-        spec_for = functools.partial(solution.spec_for, capabilities=capabilities)
-        spec = spec_for(defaults)
-    if spec is None:
-        raise RuntimeError(f"{solution.namespace} declares neither spec nor spec_for")
+
+    def spec_for(options: Mapping[str, Any]) -> CollectionSpec:
+        return solution.spec_for(options, capabilities)
+
+    spec = spec_for(solution.default_options())
     if encoder.dim != spec.index.dim:
         raise RuntimeError(
             f"{encoder.name} makes {encoder.dim}-d vectors but the collections "
             f"of {solution.namespace} are declared {spec.index.dim}-d"
         )
-    collections = Collections(storage, solution.namespace, spec, spec_for, defaults)
+    collections = Collections(storage, solution.namespace, spec_for, solution.default_options())
     mode = solution.mode(capabilities) if solution.mode is not None else ""
     collections.recover()
     job_store = JobStore(storage.records.engine, solution.namespace)
@@ -113,6 +100,14 @@ def _prepare(
         runner=JobRunner(job_store),
         mode=mode,
     )
+
+
+def used_tags(
+    routers: Sequence[APIRouter], tags: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The descriptions of the tags some route of ``routers`` has, in the order given."""
+    used = {t for router in routers for route in router.routes for t in getattr(route, "tags", [])}
+    return [dict(tag) for tag in tags if tag["name"] in used]
 
 
 def create_app(
@@ -151,7 +146,6 @@ def create_app(
         description=solution.description,
         version="0.1.0",
         lifespan=lifespan,
-        openapi_tags=[*solution.openapi_tags, *STANDARD_TAGS],
         docs_url=None,  # served from this package instead of a CDN: see common/api_docs.py
         redoc_url=None,
     )
@@ -170,13 +164,9 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     for router in solution.routers:
         app.include_router(router)
-    app.include_router(collections_router(solution))
-    if solution.standard_loads:
-        app.include_router(loads_router(solution))
-    app.include_router(jobs.router)
-    app.include_router(health.router)
+    app.openapi_tags = used_tags(solution.routers, [*solution.openapi_tags, *STANDARD_TAGS])
     if frontend:
-        serve_frontend(app, [app_link(solution, "")], settings)
+        serve_frontend(app, [(solution, "")], settings)
     return app
 
 

@@ -24,15 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 
 from common.errors import BackendUnavailable, Conflict, NotFound
 from common.media import MediaStore
 from common.names import check_name, physical_name
-from common.record_store import DELETING, PENDING, READY, RecordField, RecordStore, utcnow
-from common.tables import collections_table
-from common.vector_store import VectorIndex, VectorStore
+from common.record_store import DELETING, PENDING, READY, RecordField, RecordStore
+from common.records import Record, filter_fields, record_fields
+from common.registry import Registered, Registry
+from common.vector_store import ScalarKind, VectorIndex, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,17 @@ def content_id(key: str | bytes) -> int:
 
 @dataclass(frozen=True)
 class CollectionSpec:
-    """What an app declares about its collections: the vectors and the record columns."""
+    """How one collection is stored: its vectors, its record columns, and the columns Milvus
+    also holds so that searches can filter on them."""
 
     index: VectorIndex
     fields: tuple[RecordField, ...]
+    filter_fields: Mapping[str, ScalarKind] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, record: type[Record], index: VectorIndex) -> "CollectionSpec":
+        """The spec of an app's collections, from its record model and its index."""
+        return cls(index, record_fields(record), filter_fields(record))
 
 
 @dataclass(frozen=True)
@@ -86,11 +94,17 @@ class Storage:
         self.vectors.close()
         self.records.close()
 
-    def ping(self) -> dict[str, str]:
-        """Check both backends; raise BackendUnavailable naming the one that failed."""
-        self.vectors.ping()
-        self.records.ping()
-        return {"milvus": self.vectors.capabilities.version, "sql": self.records.engine.name}
+    def check(self) -> tuple[bool, dict[str, str]]:
+        """Ping both backends: whether both answer, and each one's version or why not."""
+        report = {"milvus": self.vectors.capabilities.version, "sql": self.records.engine.name}
+        healthy = True
+        for key, ping in (("milvus", self.vectors.ping), ("sql", self.records.ping)):
+            try:
+                ping()
+            except BackendUnavailable as error:
+                healthy = False
+                report[key] = f"unavailable: {error.message}"
+        return healthy, report
 
 
 class Collection:
@@ -176,7 +190,7 @@ class Collection:
 
     def _write_vectors(self, entries: Sequence[Entry]) -> None:
         ids = [e.id for e in entries]
-        filters = self.spec.index.filter_fields
+        filters = self.spec.filter_fields
         rows = [
             {
                 "id": e.id,
@@ -203,7 +217,7 @@ class Collection:
         """Best-effort rollback: each step runs even if an earlier one fails (a backend may be
         down); whatever is left stays marked pending, and the next add of the same item or
         the next start clears it."""
-        steps = [lambda: self._delete_files(ids)]
+        steps: list[Callable[[], None]] = [lambda: self._delete_files(ids)]
         if not files_only:
             steps = [
                 lambda: self._vectors.delete(self.physical, ids),
@@ -344,53 +358,46 @@ class Collections:
         self,
         storage: Storage,
         namespace: str,
-        spec: CollectionSpec,
-        spec_for: SpecFor | None = None,
+        spec: "CollectionSpec | SpecFor",
         default_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.storage = storage
         self.namespace = check_name(namespace, what="namespace")
-        self.spec = spec
-        self._spec_for = spec_for
+        self.spec_for: SpecFor = spec if callable(spec) else (lambda _options: spec)
+        self.registry = Registry(storage.records.engine, self.namespace)
         self._default_options = dict(default_options or {})
         self._open: dict[str, Collection] = {}
         self._lock = threading.Lock()
 
-    def spec_for(self, options: Mapping[str, Any]) -> CollectionSpec:
-        return self._spec_for(options) if self._spec_for is not None else self.spec
-
     def names(self) -> list[str]:
-        query = (
-            select(collections_table.c.name)
-            .where(
-                collections_table.c.namespace == self.namespace,
-                collections_table.c.state == "ready",
-            )
-            .order_by(collections_table.c.name)
-        )
-        with self.storage.records.engine.connect() as connection:
-            return list(connection.scalars(query))
+        return [row.name for row in self.registry.ready()]
+
+    def all(self) -> list[Collection]:
+        """Every ready collection, by name, from one registry query."""
+        return [self._collection(row) for row in self.registry.ready()]
+
+    def counts(self, collections: Sequence[Collection]) -> dict[str, int]:
+        """Searchable items per collection name, in one SQL round trip."""
+        counted = self.storage.records.counts([c.table for c in collections])
+        return {c.name: counted[c.table.name] for c in collections}
 
     def exists(self, name: str) -> bool:
-        return check_name(name) in self.names()
+        return self.registry.find(check_name(name)) is not None
 
     def get(self, name: str) -> Collection:
-        if not self.exists(name):
+        row = self.registry.find(check_name(name))
+        if row is None:
             raise NotFound(f"no collection {name!r}")
-        return self._collection(name)
+        return self._collection(row)
 
-    def _collection(self, name: str) -> Collection:
+    def _collection(self, row: Registered) -> Collection:
         with self._lock:
-            if name not in self._open:
-                physical = physical_name(self.namespace, name)
-                query = select(collections_table.c.options).where(
-                    collections_table.c.physical == physical
+            if row.name not in self._open:
+                spec = self.spec_for(row.options)
+                self._open[row.name] = Collection(
+                    self.storage, row.name, row.physical, spec, row.options
                 )
-                with self.storage.records.engine.connect() as connection:
-                    options = connection.scalar(query) or {}
-                spec = self.spec_for(options)
-                self._open[name] = Collection(self.storage, name, physical, spec, options)
-            return self._open[name]
+            return self._open[row.name]
 
     def create(self, name: str, options: Mapping[str, Any] | None = None) -> Collection:
         """Create a collection in both stores; 409 if it exists.
@@ -402,33 +409,21 @@ class Collections:
         options = {**self._default_options, **(options or {})}
         spec = self.spec_for(options)
         with self._lock:
-            if name in self.names():
+            if self.registry.find(name) is not None:
                 raise Conflict(f"collection {name!r} already exists")
-            row = {
-                "physical": physical,
-                "namespace": self.namespace,
-                "name": name,
-                "state": "creating",
-                "options": options or None,
-                "created_at": utcnow(),
-            }
-            with self.storage.records.engine.begin() as connection:
-                connection.execute(
-                    delete(collections_table).where(collections_table.c.physical == physical)
-                )
-                connection.execute(insert(collections_table).values(row))
-            table = self.storage.records.table(physical, spec.fields)
+            self.registry.begin_create(name, physical, options)
+            records = self.storage.records
             try:
                 if self.storage.vectors.exists(physical):
                     self.storage.vectors.drop(physical)
-                self.storage.vectors.create(physical, spec.index)
-                self.storage.records.drop_table(table)
-                self.storage.records.create_table(self.storage.records.table(physical, spec.fields))
+                self.storage.vectors.create(physical, spec.index, spec.filter_fields)
+                records.drop_table(records.table(physical, spec.fields))
+                records.create_table(records.table(physical, spec.fields))
             except Exception:
-                self._forget(physical)
+                self.registry.forget(physical)
                 raise
-            self._set_state(physical, "ready")
-        return self._collection(name)
+            self.registry.set_state(physical, "ready")
+        return self._collection(Registered(name, physical, "ready", options))
 
     def get_or_create(self, name: str) -> Collection:
         try:
@@ -440,56 +435,38 @@ class Collections:
                 return self.get(name)
 
     def drop(self, name: str) -> None:
-        physical = physical_name(self.namespace, name)
         with self._lock:
-            if name not in self.names():
+            row = self.registry.find(check_name(name))
+            if row is None:
                 raise NotFound(f"no collection {name!r}")
-            self._set_state(physical, "dropping")
-            self._finish_drop(physical)
+            self.registry.set_state(row.physical, "dropping")
+            self._finish_drop(row)
             self._open.pop(name, None)
 
-    def _finish_drop(self, physical: str) -> None:
-        if self.storage.vectors.exists(physical):
-            self.storage.vectors.drop(physical)
-        self.storage.records.drop_table(self.storage.records.table(physical, self.spec.fields))
+    def _finish_drop(self, row: Registered) -> None:
+        if self.storage.vectors.exists(row.physical):
+            self.storage.vectors.drop(row.physical)
+        fields = self.spec_for(row.options).fields
+        self.storage.records.drop_table(self.storage.records.table(row.physical, fields))
         if self.storage.media is not None:
-            self.storage.media.drop(physical)
-        self._forget(physical)
-
-    def _forget(self, physical: str) -> None:
-        with self.storage.records.engine.begin() as connection:
-            connection.execute(
-                delete(collections_table).where(collections_table.c.physical == physical)
-            )
-
-    def _set_state(self, physical: str, state: str) -> None:
-        with self.storage.records.engine.begin() as connection:
-            connection.execute(
-                update(collections_table)
-                .where(collections_table.c.physical == physical)
-                .values(state=state)
-            )
+            self.storage.media.drop(row.physical)
+        self.registry.forget(row.physical)
 
     def recover(self) -> None:
         """Finish what a killed process left half done: drops, creates, adds and deletes."""
-        query = select(
-            collections_table.c.physical, collections_table.c.name, collections_table.c.state
-        ).where(collections_table.c.namespace == self.namespace)
-        with self.storage.records.engine.connect() as connection:
-            rows = list(connection.execute(query))
-        for physical, name, state in rows:
-            if state != "ready":
-                log.warning("finishing interrupted %s of %s", state, physical)
-                self._finish_drop(physical)
+        for row in self.registry.all():
+            if row.state != "ready":
+                log.warning("finishing interrupted %s of %s", row.state, row.physical)
+                self._finish_drop(row)
                 continue
-            if not self.storage.vectors.exists(physical):
+            if not self.storage.vectors.exists(row.physical):
                 raise BackendUnavailable(
-                    f"collection {physical!r} is registered in SQL but missing in Milvus "
+                    f"collection {row.physical!r} is registered in SQL but missing in Milvus "
                     f"({self.storage.vectors.uri}); is SEARCH_MILVUS_URI pointing at the right "
                     "Milvus?"
                 )
-            self.storage.vectors.load(physical)
-            self._collection(name).recover()
+            self.storage.vectors.load(row.physical)
+            self._collection(row).recover()
 
 
 def _vector_value(vector: Any, kind: str) -> Any:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 
 from common.collection import Collection, Collections, Storage
-from common.encoder import Encoder
+from common.encoders import Encoder
 from common.jobs import JobRunner, JobStore
 from common.names import MAX_NAME_LENGTH, NAME_PATTERN
 from common.settings import Settings
@@ -26,7 +26,8 @@ class AppContext:
 
 
 def get_context(request: Request) -> AppContext:
-    return request.app.state.context
+    context: AppContext = request.app.state.context
+    return context
 
 
 Context = Annotated[AppContext, Depends(get_context)]
@@ -65,3 +66,10 @@ def get_encoder(context: Context) -> Encoder:
 
 
 AppEncoder = Annotated[Encoder, Depends(get_encoder)]
+
+
+def get_settings(context: Context) -> Settings:
+    """The running app's settings: an app declares its own typed dependency on this, e.g.
+    ``Config = Annotated[QASettings, Depends(get_settings)]`` (``create_app`` checks that
+    an app runs with its own settings model)."""
+    return context.settings

@@ -15,10 +15,14 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from common.errors import NotFound
 from common.settings import Settings
 from common.solution import Solution
 
 log = logging.getLogger(__name__)
+
+GENERIC_PAGE = "ui/pages/generic.js"  # for an app that ships no page of its own
+NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 class AppLink(BaseModel):
@@ -32,11 +36,13 @@ class AppLink(BaseModel):
     options: dict[str, Any] | None = Field(
         description="JSON Schema of the options `POST collections` takes, if the app has any."
     )
+    page: str = Field(description="The app's page module, relative to the site root.")
 
 
 def app_link(solution: Solution[Any], prefix: str) -> AppLink:
     """``prefix`` is ``qa/`` under the launcher, empty when the app runs alone."""
     options = solution.collection_options
+    page = f"ui/pages/{solution.namespace}.js" if solution.page is not None else GENERIC_PAGE
     return AppLink(
         name=solution.namespace,
         title=solution.title,
@@ -44,13 +50,22 @@ def app_link(solution: Solution[Any], prefix: str) -> AppLink:
         docs=f"{prefix}docs",
         redoc=f"{prefix}redoc",
         collection=solution.default_collection,
-        formats=solution.suffixes,
+        formats=list(solution.loader.suffixes),
         options=options.model_json_schema() if options is not None else None,
+        page=page,
     )
 
 
-def serve_frontend(app: FastAPI, links: Sequence[AppLink], settings: Settings) -> None:
-    """Serve the front-end at ``/`` (its files under ``/ui``) and the apps at ``/apps``."""
+def serve_frontend(
+    app: FastAPI, solutions: Sequence[tuple[Solution[Any], str]], settings: Settings
+) -> None:
+    """Serve the front-end at ``/`` (its files under ``/ui``) and the apps at ``/apps``.
+
+    ``solutions``: each app with the prefix it is served under. An app's own page module is
+    served at ``ui/pages/<namespace>.js``, next to the shared modules it imports.
+    """
+    links = [app_link(solution, prefix) for solution, prefix in solutions]
+    pages = {s.namespace: s.page for s, _ in solutions if s.page is not None}
 
     @app.get("/apps", include_in_schema=False)
     async def apps() -> list[AppLink]:
@@ -63,6 +78,13 @@ def serve_frontend(app: FastAPI, links: Sequence[AppLink], settings: Settings) -
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
-        return FileResponse(folder / "index.html", headers={"Cache-Control": "no-cache"})
+        return FileResponse(folder / "index.html", headers=NO_CACHE)
+
+    @app.get("/ui/pages/{namespace}.js", include_in_schema=False)
+    async def page(namespace: str) -> FileResponse:
+        found = pages.get(namespace)
+        if found is None or not found.is_file():
+            raise NotFound(f"no page {namespace!r}")
+        return FileResponse(found, media_type="text/javascript", headers=NO_CACHE)
 
     app.mount("/ui", StaticFiles(directory=folder / "ui"), name="ui")

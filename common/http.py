@@ -51,6 +51,10 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+# What ``responses=`` of a route takes: status -> OpenAPI response object.
+Responses = dict[int | str, dict[str, Any]]
+
+
 def json_example(example: Any) -> dict[str, Any]:
     """The OpenAPI ``content`` of a JSON answer with one example (for ``responses=``)."""
     return {"content": {"application/json": {"example": example}}}
@@ -248,7 +252,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     _search_handler = True
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

@@ -44,7 +44,7 @@ class ItemError(BaseModel):
     reason: str
 
 
-JOB_EXAMPLE = {
+JOB_EXAMPLE: dict[str, Any] = {
     "id": "f45e2a2005054d478a134714dbcb461b",
     "collection": "office",
     "source": "office.csv",

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from common.app import create_app, quiet_openmp
-from common.frontend import app_link, serve_frontend
+from common.frontend import serve_frontend
 from common.http import configure_logging
 from common.settings import Settings
 from common.solution import Solution
@@ -25,12 +25,10 @@ from common.startup import open_storage, reported, run
 
 log = logging.getLogger(__name__)
 
-# The apps of this repository, by the module that declares each one's SOLUTION.
-APPS = ("solutions.qa_chatbot.app", "solutions.image_search.app", "solutions.molecular_search.app")
 
-
-def installed(modules: Sequence[str] = APPS) -> Iterator[Solution[Any]]:
-    """The apps whose dependencies are installed (``scripts/install qa,image,molecules``)."""
+def installed(modules: Sequence[str]) -> Iterator[Solution[Any]]:
+    """The apps, named by the modules that declare each one's ``SOLUTION``, whose
+    dependencies are installed (``scripts/install qa,image,molecules``)."""
     for module in modules:
         try:
             solution: Solution[Any] = importlib.import_module(module).SOLUTION
@@ -66,16 +64,15 @@ def create_site(solutions: Sequence[Solution[Any]], settings: Settings | None = 
     site = FastAPI(title="Search apps", lifespan=lifespan, docs_url=None, redoc_url=None)
     for prefix, app in apps.items():
         site.mount(f"/{prefix}", app)
-    links = [app_link(solution, f"{solution.namespace}/") for solution in solutions]
-    serve_frontend(site, links, settings)
+    serve_frontend(site, [(s, f"{s.namespace}/") for s in solutions], settings)
     return site
 
 
-def serve() -> None:
-    """``python -m solutions``: every installed app on SEARCH_HOST:SEARCH_PORT."""
+def serve(modules: Sequence[str]) -> None:
+    """Every installed app of ``modules`` on SEARCH_HOST:SEARCH_PORT (``python -m solutions``)."""
     settings = Settings()
     configure_logging(settings.log_level)
-    solutions = list(installed())
+    solutions = list(installed(modules))
     if not solutions:
         raise SystemExit("no app is installed: run scripts/install qa,image")
     quiet_openmp()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from queue import Empty, Full, Queue
 from typing import Any, Generic, TypeVar
 
+import numpy as np
+
 from common.collection import Collection, Collections, Entry, content_id
 from common.errors import Conflict
 from common.jobs import JobContext
@@ -37,7 +39,7 @@ class ItemCodec(Generic[T]):
 
     key: Callable[[T], str | bytes]
     record: Callable[[T], Mapping[str, Any]]
-    encode: Callable[[Sequence[T]], Sequence[Any]]
+    encode: Callable[[Sequence[T]], Sequence[Any] | np.ndarray]
     files: Callable[[T], Mapping[str, bytes]] | None = None  # e.g. original and thumbnail
 
 

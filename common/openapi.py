@@ -14,8 +14,11 @@ def finish_openapi(app: FastAPI, default_collection: str) -> None:
     """Document what the app really does, once, when the schema is first asked for.
 
     * 422 answers have our error shape, not FastAPI's default ``HTTPValidationError``;
-    * the ``{name}`` of every path shows the app's own collection as its example;
-    * examples keep their ``null`` fields (FastAPI drops every ``None`` from the schema).
+    * the ``{name}`` of every path, and ``<collection>`` in descriptions, show the app's own
+      collection;
+    * examples keep their ``null`` fields (FastAPI drops every ``None`` from the schema);
+    * file fields also say ``format: binary``, by which Swagger UI offers a file chooser for
+      each item of a list of files too.
     """
     generate = app.openapi
 
@@ -33,10 +36,15 @@ def finish_openapi(app: FastAPI, default_collection: str) -> None:
             schemas.pop("HTTPValidationError", None)
             schemas.pop("ValidationError", None)
             for operation in _operations(schema):
+                if "description" in operation:  # a shared route's curl example
+                    operation["description"] = operation["description"].replace(
+                        "<collection>", default_collection
+                    )
                 for parameter in operation.get("parameters", []):
                     if parameter["in"] == "path" and parameter["name"] == "name":
                         parameter["schema"]["examples"] = [default_collection]
             _restore_nulls(schema)
+            _mark_files(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -79,3 +87,17 @@ def _restore_nulls(schema: Schema) -> None:
                     fill(media["example"], media.get("schema", {}))
                 for named in media.get("examples", {}).values():
                     fill(named.get("value"), media.get("schema", {}))
+
+
+def _mark_files(schema: Schema) -> None:
+    def visit(part: Any) -> None:
+        if isinstance(part, dict):
+            if part.get("contentMediaType") == "application/octet-stream":
+                part.setdefault("format", "binary")
+            for value in part.values():
+                visit(value)
+        elif isinstance(part, list):
+            for value in part:
+                visit(value)
+
+    visit(schema["components"]["schemas"])

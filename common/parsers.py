@@ -102,14 +102,13 @@ def csv_rows(path: Path) -> Iterator[Parsed[dict[str, str]]]:
 
 
 class CsvParser(Generic[T]):
-    """A CSV with a header row; the columns an app requires must be present."""
+    """A CSV with a header row; the model's required fields must be columns of it."""
 
     suffixes = (".csv",)
-    media_types = ("text/csv",)
 
-    def __init__(self, model: type[T], required: tuple[str, ...]) -> None:
+    def __init__(self, model: type[T]) -> None:
         self.model = model
-        self.required = required
+        self.required = tuple(n for n, f in model.model_fields.items() if f.is_required())
 
     def check(self, path: Path) -> None:
         columns = csv_columns(first_line(file_head(path)))
@@ -136,7 +135,6 @@ class JsonLinesParser(Generic[T]):
     """One JSON object per line."""
 
     suffixes = (".jsonl", ".ndjson")
-    media_types = ("application/x-ndjson", "application/jsonl")
 
     def __init__(self, model: type[T]) -> None:
         self.model = model

@@ -27,8 +27,10 @@ from sqlalchemy import (
     event,
     func,
     inspect,
+    literal,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -221,6 +223,19 @@ class RecordStore:
         query = select(func.count()).select_from(table).where(table.c.item_state == READY)
         with self.engine.connect() as connection:
             return int(connection.scalar(query) or 0)
+
+    def counts(self, tables: Sequence[Table]) -> dict[str, int]:
+        """Ready rows of several tables in one statement (``UNION ALL``), by table name."""
+        if not tables:
+            return {}
+        parts = [
+            select(literal(t.name).label("name"), func.count().label("n"))
+            .select_from(t)
+            .where(t.c.item_state == READY)
+            for t in tables
+        ]
+        with self.engine.connect() as connection:
+            return {str(name): int(n) for name, n in connection.execute(union_all(*parts))}
 
     def all_ids(self, table: Table) -> set[int]:
         with self.engine.connect() as connection:

@@ -9,22 +9,22 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from common.collection import Collection, CollectionSpec
-from common.encoder import Encoder
+from common.encoders import Encoder
 from common.loading import ItemCodec, Parsed
+from common.records import Record
 from common.settings import Settings
-from common.vector_store import Capabilities
+from common.sources import FileParser, Formats
+from common.vector_store import Capabilities, VectorIndex
 
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T")
+S = TypeVar("S", bound=Settings)
 
 
-class Parser(Protocol[T]):  # type: ignore[misc]
-    """Reads one file format into items of an app."""
-
-    suffixes: tuple[str, ...]
-    media_types: tuple[str, ...]
+class Parser(Protocol[T]):
+    """Reads what one load names (a file, or a folder of files) into items of an app."""
 
     def check(self, path: Path) -> None:
-        """Raise InvalidInput now for problems with the whole file (nothing gets loaded)."""
+        """Raise InvalidInput now for problems with the whole source (nothing gets loaded)."""
 
     def parse(self, path: Path) -> Iterator[Parsed[T]]:
         """Yield every item, or the reason it could not be read; never raise for one item."""
@@ -35,51 +35,77 @@ class Parser(Protocol[T]):  # type: ignore[misc]
         ...
 
 
+class NoOptions(BaseModel):
+    """A load of this app has nothing to choose."""
+
+
 @dataclass(frozen=True)
-class Solution(Generic[T]):
-    """One app: its identity, encoder, items, storage spec, parsers and extra routes."""
+class Loader:
+    """How files become an app's items, for its load routes and its sample.
+
+    ``suffixes``: the file types a load takes (a folder or several uploads may mix them).
+    ``parser``: the parser of one load, given the app's settings and what the load chose.
+    ``options``: what one load may choose (form fields of an upload, fields of a path load).
+    ``sample``: the data the app ships (a file or a folder), loaded on first start.
+    """
+
+    suffixes: tuple[str, ...]
+    parser: Callable[[Any, Any], Parser[Any]]
+    options: type[BaseModel] = NoOptions
+    sample: Path | None = None
+
+
+# The vector index of a collection, from the options it was created with and what the
+# connected Milvus can do (e.g. binary vectors on a server, not on Milvus Lite).
+IndexFor = Callable[[Mapping[str, Any], Capabilities], VectorIndex]
+
+
+@dataclass(frozen=True)
+class Solution(Generic[S]):
+    """One app: identity, settings, record model, index, encoder, loads and its routes.
+
+    ``routers`` is the whole API of the app, composed in its ``app.py`` from the common
+    routers (collections, items, loads, jobs, health, media) and its own.
+    """
 
     namespace: str
     title: str
     description: str
-    item_model: type[T]
-    spec: CollectionSpec | None  # None when spec_for makes each collection's
-    load_encoder: Callable[[Settings], Encoder]
+    settings_model: type[S]
+    record: type[Record]
+    index: VectorIndex | IndexFor
+    load_encoder: Callable[[S], Encoder]
     # How items are stored in a collection (its options may matter, e.g. fingerprint size).
-    codec: Callable[[Encoder, Collection], ItemCodec[T]]
-    parsers: Sequence[Parser[T]]
+    codec: Callable[[Encoder, Collection], ItemCodec[Any]]
+    loader: Loader
+    routers: Sequence[APIRouter]
     default_collection: str
-    routers: Sequence[APIRouter] = ()
-    sample_file: Path | None = None
-    settings_model: type[Settings] = Settings
-    # Apps whose items are not JSON (images) or that load differently declare their own
-    # add and load routes and switch the standard ones off.
-    json_items: bool = True
-    standard_loads: bool = True
-    own_load_suffixes: tuple[str, ...] = ()  # what the app's own load route takes, if any
-    # Options each collection may choose when it is created (a pydantic model whose defaults
-    # are what a collection gets when a load creates it), and how options and what the
-    # connected Milvus can do (e.g. binary vectors on a server, not on Milvus Lite) make the
-    # collection's spec. Without them every collection has ``spec``.
+    # What each collection may choose when it is created: a pydantic model whose defaults
+    # are what a collection gets when a load creates it.
     collection_options: type[BaseModel] | None = None
-    spec_for: Callable[[Mapping[str, Any], Capabilities], CollectionSpec] | None = None
     # A sentence saying how the app searches on the connected Milvus, when that varies.
     mode: Callable[[Capabilities], str] | None = None
     # Modules the app needs; the launcher serves only apps whose modules are installed.
     requires: tuple[str, ...] = ()
-    # How to read ``sample_file`` when it is not one of ``parsers`` (e.g. a folder of images).
-    sample_parser: Callable[[Settings], Parser[T]] | None = None
     openapi_tags: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    # The app's page of the web front-end (an ES module); a generic page without it.
+    page: Path | None = None
 
     def default_options(self) -> dict[str, Any]:
         """The options a collection gets when nobody chose any (e.g. created by a load)."""
         model = self.collection_options
         return model().model_dump(mode="json") if model is not None else {}
 
-    def parser_for(self, suffix: str) -> Parser[T] | None:
-        return next((p for p in self.parsers if suffix.lower() in p.suffixes), None)
+    def spec_for(self, options: Mapping[str, Any], capabilities: Capabilities) -> CollectionSpec:
+        """How a collection created with ``options`` is stored on the connected Milvus."""
+        index = (
+            self.index if isinstance(self.index, VectorIndex) else self.index(options, capabilities)
+        )
+        return CollectionSpec.of(self.record, index)
 
-    @property
-    def suffixes(self) -> list[str]:
-        """File suffixes a load accepts."""
-        return [s for p in self.parsers for s in p.suffixes] or list(self.own_load_suffixes)
+
+def file_loader(*parsers: FileParser[Any], sample: Path | None = None) -> Loader:
+    """The loader of an app whose loads are files of fixed formats (CSV, JSON Lines, ...):
+    one parser per format, over a file or a folder of them; nothing to choose per load."""
+    formats: Formats[Any] = Formats(*parsers)
+    return Loader(suffixes=formats.suffixes, parser=lambda _s, _o: formats, sample=sample)

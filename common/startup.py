@@ -183,9 +183,9 @@ def run(app: FastAPI, settings: Settings, docs: str = "/docs") -> None:
         server.run(sockets=[sock])
     except SystemExit:
         if not server.started:
-            error = getattr(app.state, "startup_error", None)
-            if error is not None:
-                fail(error, debug)
+            cause = getattr(app.state, "startup_error", None)
+            if cause is not None:
+                fail(cause, debug)
         raise
     finally:
         uvicorn_log.removeFilter(hide)

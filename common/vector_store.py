@@ -47,8 +47,6 @@ class VectorIndex:
         default_factory=lambda: {"M": 16, "efConstruction": 200}
     )
     search_params: Mapping[str, Any] = field(default_factory=lambda: {"ef": 64})
-    # Record fields mirrored into Milvus so that searches can filter on them.
-    filter_fields: Mapping[str, ScalarKind] = field(default_factory=dict)
 
     def similarity(self, distance: float) -> float:
         """Turn what Milvus returns into a score where higher is more similar."""
@@ -114,7 +112,9 @@ class VectorStore:
     def exists(self, name: str) -> bool:
         return bool(self.client.has_collection(name))
 
-    def create(self, name: str, index: VectorIndex) -> None:
+    def create(
+        self, name: str, index: VectorIndex, filter_fields: Mapping[str, ScalarKind]
+    ) -> None:
         """Create a collection with an ``id`` primary key we issue, its vector and filter fields."""
         if index.kind == "binary" and not self.capabilities.binary_vectors:
             raise UnsupportedFeature(
@@ -125,7 +125,7 @@ class VectorStore:
         schema.add_field("id", DataType.INT64, is_primary=True)
         vector_type = DataType.FLOAT_VECTOR if index.kind == "float" else DataType.BINARY_VECTOR
         schema.add_field("vector", vector_type, dim=index.dim)
-        for field_name, kind in index.filter_fields.items():
+        for field_name, kind in filter_fields.items():
             if kind == "varchar":
                 # Milvus counts bytes, apps count characters: room for 256 of any kind.
                 schema.add_field(field_name, DataType.VARCHAR, max_length=1024)
@@ -198,18 +198,6 @@ class VectorStore:
             name, ids=list(ids), output_fields=["vector"], consistency_level="Strong"
         )
         return {int(row["id"]): row["vector"] for row in rows}
-
-    def ids(self, name: str, ids: Sequence[int]) -> set[int]:
-        """Which of ``ids`` Milvus holds (used by consistency checks)."""
-        if not ids:
-            return set()
-        rows = self.client.query(
-            name,
-            filter=f"id in {[int(i) for i in ids]}",
-            output_fields=["id"],
-            consistency_level="Strong",
-        )
-        return {int(row["id"]) for row in rows}
 
     def all_ids(self, name: str) -> set[int]:
         """Every id in a collection; for tests and consistency audits, not for requests.

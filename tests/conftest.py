@@ -11,14 +11,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, create_engine
 
+from common.encoders.efficientnet import EfficientNetLite0Encoder
+from common.encoders.minilm import MiniLMEncoder
 from common.settings import Settings
 from solutions.image_search.app import SOLUTION as IMAGE_SOLUTION
-from solutions.image_search.encoder import EfficientNetLite0Encoder
 from solutions.image_search.settings import ImageSettings
 from solutions.molecular_search.app import SOLUTION as MOLECULE_SOLUTION
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.qa_chatbot.app import SOLUTION, create_app
-from solutions.qa_chatbot.encoder import MiniLMEncoder
 from solutions.qa_chatbot.settings import QASettings
 from tests.backends import MilvusServer, MySQLBackend, provision_mysql
 from tests.helpers import drop_milvus_collections

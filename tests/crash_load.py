@@ -57,8 +57,7 @@ async def main(path: Path, mode: str) -> None:
     inject(mode)
     settings = QASettings(load_sample_data=False, job_batch_size=16)
     context = await start_app(SOLUTION, settings)
-    parser = SOLUTION.parser_for(path.suffix)
-    assert parser is not None
+    parser = SOLUTION.loader.parser(settings, SOLUTION.loader.options())
     job = start_load(context, "crash", LoadSource("crash-test", path, parser))
     print(f"job {job.id}", flush=True)
     await asyncio.to_thread(context.runner.wait, job.id)

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from pymilvus import MilvusClient
 
 from common.collection import Collection
-from common.encoder import Encoder
+from common.encoders import Encoder
 from common.solution import Solution
 
 

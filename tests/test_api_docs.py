@@ -20,6 +20,7 @@ from common.app import create_app
 from common.launcher import create_site, installed
 from common.settings import Settings
 from common.solution import Solution
+from solutions import APPS
 from tests.browser import chromium, serving, watched_tab
 from tests.helpers import use_embedded_storage, with_encoders
 
@@ -36,7 +37,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def apps(minilm, efficientnet) -> list[Solution[Any]]:  # type: ignore[no-untyped-def]
-    return with_encoders(installed(), {"qa": minilm, "images": efficientnet})
+    return with_encoders(installed(APPS), {"qa": minilm, "images": efficientnet})
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +125,7 @@ def test_try_it_out_an_upload(site: str, browser: Browser, tmp_path: Path) -> No
         operation.locator(".opblock-summary").click()
         operation.get_by_role("button", name="Try it out").click()
         operation.locator("tr[data-param-name='name'] input").fill("from_docs")
+        # `file` takes one or more files: Swagger UI shows a chooser, and adds more on request.
         operation.locator("input[type=file]").set_input_files(upload)
         operation.get_by_role("button", name="Execute").click()
         live = operation.locator(".live-responses-table tr.response .response-col_status")

@@ -13,14 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from common.app import create_app
-from common.encoder import model_dir, model_package
+from common.encoders import model_dir, model_package
+from common.encoders.minilm import MiniLMEncoder
 from common.errors import Forbidden, InvalidInput, MissingModel, NotFound, PayloadTooLarge
 from common.files import resolve_under_roots, store_upload
 from common.loading import prefetch
 from common.parsers import CsvParser, JsonLinesParser
 from common.settings import Settings
 from solutions.qa_chatbot.app import SOLUTION
-from solutions.qa_chatbot.encoder import MiniLMEncoder
 from solutions.qa_chatbot.items import QAPair
 from solutions.qa_chatbot.settings import QASettings
 
@@ -87,7 +87,7 @@ def test_csv_quirks(tmp_path: Path) -> None:
         b"\r\n"
         b"second?,two\r\n"
     )
-    parser = CsvParser(QAPair, required=("question", "answer"))
+    parser = CsvParser(QAPair)
     parser.check(path)
     items = list(parser.parse(path))
     assert [i.error for i in items] == [None, None]

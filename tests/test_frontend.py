@@ -27,6 +27,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from common.app import create_app
 from common.launcher import create_site, installed
 from common.settings import Settings
+from solutions import APPS
 from solutions.molecular_search.app import SOLUTION as MOLECULES
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.qa_chatbot.app import SAMPLE as QA_SAMPLE
@@ -51,7 +52,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, minilm, efficientnet) -> Iter
     with pytest.MonkeyPatch.context() as monkeypatch:
         # Empty stores: the tests load the samples through the UI.
         use_embedded_storage(monkeypatch, tmp_path_factory.mktemp("site"), load_sample=False)
-        solutions = with_encoders(installed(), {"qa": minilm, "images": efficientnet})
+        solutions = with_encoders(installed(APPS), {"qa": minilm, "images": efficientnet})
         with serving(create_site(solutions, Settings())) as url:
             yield url
 

@@ -50,12 +50,12 @@ def test_bad_files_in_a_load_are_reported_and_skipped(
         zipped.writestr(link, "/etc/passwd")
         zipped.writestr("notes.txt", b"hello")
     files = [
-        ("files", ("coffee.jpg", good, "image/jpeg")),
-        ("files", ("report.jpg", b"%PDF-1.7\n1 0 obj<<>>endobj\n", "image/jpeg")),
-        ("files", ("cut.jpg", good[: len(good) // 2], "image/jpeg")),
-        ("files", ("empty.png", b"", "image/png")),
-        ("files", ("bomb.png", bomb_png(), "image/png")),
-        ("files", ("bundle.zip", archive.getvalue(), "application/zip")),
+        ("file", ("coffee.jpg", good, "image/jpeg")),
+        ("file", ("report.jpg", b"%PDF-1.7\n1 0 obj<<>>endobj\n", "image/jpeg")),
+        ("file", ("cut.jpg", good[: len(good) // 2], "image/jpeg")),
+        ("file", ("empty.png", b"", "image/png")),
+        ("file", ("bomb.png", bomb_png(), "image/png")),
+        ("file", ("bundle.zip", archive.getvalue(), "application/zip")),
     ]
     response = client.post("/collections/mixed/loads", files=files)
     assert response.status_code == 202, response.text
@@ -95,13 +95,13 @@ def test_rejected_requests_change_nothing(shared_images: TestClient, tmp_path: P
     cases = [
         (
             client.post(
-                "/collections/rejects/loads", files={"files": ("big.zip", big, "application/zip")}
+                "/collections/rejects/loads", files={"file": ("big.zip", big, "application/zip")}
             ),
             413,
         ),
         (
             client.post(
-                "/collections/rejects/loads", files={"files": ("notes.txt", b"hi", "text/plain")}
+                "/collections/rejects/loads", files={"file": ("notes.txt", b"hi", "text/plain")}
             ),
             415,
         ),
@@ -109,8 +109,8 @@ def test_rejected_requests_change_nothing(shared_images: TestClient, tmp_path: P
             client.post(
                 "/collections/rejects/loads",
                 files=[
-                    ("files", ("a.jpg", good, "image/jpeg")),
-                    ("files", ("b.pdf", b"%PDF", "x/y")),
+                    ("file", ("a.jpg", good, "image/jpeg")),
+                    ("file", ("b.pdf", b"%PDF", "x/y")),
                 ],
             ),
             415,
@@ -118,7 +118,7 @@ def test_rejected_requests_change_nothing(shared_images: TestClient, tmp_path: P
         (
             client.post(
                 "/collections/rejects/loads",
-                files={"files": ("bad.zip", b"PK\x03\x04 not really", "application/zip")},
+                files={"file": ("bad.zip", b"PK\x03\x04 not really", "application/zip")},
             ),
             422,
         ),

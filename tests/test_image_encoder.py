@@ -11,8 +11,8 @@ import torch
 from PIL import Image, ImageEnhance
 from skimage import data
 
-from solutions.image_search import encoder as encoder_module
-from solutions.image_search.encoder import EfficientNetLite0Encoder, OnnxUnavailable, preprocess
+from common.encoders import efficientnet as encoder_module
+from common.encoders.efficientnet import EfficientNetLite0Encoder, OnnxUnavailable, preprocess
 
 PHOTOS: dict[str, Callable[[], np.ndarray]] = {
     "cat": data.chelsea,

@@ -19,7 +19,7 @@ def loaded(
     archive = zip_of(tmp_path_factory.mktemp("zip") / "photos.zip", members)
     with archive.open("rb") as file:
         response = shared_images.post(
-            "/collections/photos/loads", files=[("files", ("photos.zip", file, "application/zip"))]
+            "/collections/photos/loads", files=[("file", ("photos.zip", file, "application/zip"))]
         )
     assert response.status_code == 202, response.text
     job = wait_for_job(shared_images, response.json()["id"])

@@ -6,13 +6,14 @@ from fastapi.testclient import TestClient
 
 from common.launcher import create_site, installed
 from common.settings import Settings
+from solutions import APPS
 from tests.helpers import use_embedded_storage, wait_for_job, with_encoders
 from tests.imagery import encoded, photos
 
 
 def test_one_process_serves_every_app(tmp_path: Path, monkeypatch, minilm, efficientnet) -> None:  # type: ignore[no-untyped-def]
     use_embedded_storage(monkeypatch, tmp_path, load_sample=True)
-    solutions = list(installed())
+    solutions = list(installed(APPS))
     assert [s.namespace for s in solutions] == ["qa", "images", "molecules"]
     solutions = with_encoders(solutions, {"qa": minilm, "images": efficientnet})
     with TestClient(create_site(solutions, Settings())) as site:

@@ -12,8 +12,9 @@ import pytest
 
 from common.app import create_app
 from common.launcher import installed
+from solutions import APPS
 
-APPS = {solution.namespace: solution for solution in installed()}
+APPS = {solution.namespace: solution for solution in installed(APPS)}
 
 
 @pytest.fixture(scope="module", params=sorted(APPS))

@@ -120,7 +120,7 @@ def test_a_taken_port(workdir: Path, app: str) -> None:
         taken.listen()
         port = str(taken.getsockname()[1])
         if app == "launcher":
-            code = "from common.launcher import serve; serve()"
+            code = "from common.launcher import serve; from solutions import APPS; serve(APPS)"
             status, stderr = start_failure(workdir, code=code, port=port)
         else:
             status, stderr = start_failure(workdir, app=app, port=port)

@@ -25,9 +25,9 @@ SPEC = CollectionSpec(
         index_type="HNSW",
         build_params={"M": 8, "efConstruction": 64},
         search_params={"ef": 32},
-        filter_fields={"label": "varchar"},
     ),
     fields=(RecordField("title", String(200)), RecordField("label", String(50))),
+    filter_fields={"label": "varchar"},
 )
 
 
@@ -196,7 +196,7 @@ def test_interrupted_drop_is_finished_on_recovery(
 ) -> None:
     collection = collections.create("halfdropped")
     collection.add(entries(3))
-    collections._set_state(collection.physical, "dropping")
+    collections.registry.set_state(collection.physical, "dropping")
     storage.vectors.drop(collection.physical)  # killed right after the Milvus drop
     Collections(storage, "test", SPEC).recover()
     assert collections.names() == []

@@ -43,9 +43,10 @@ def test_every_readme_with_commands_is_a_tutorial() -> None:
 
 def test_every_setting_is_in_the_readme_table() -> None:
     from common.launcher import installed
+    from solutions import APPS
 
     readme = (ROOT / "README.md").read_text()
     table = [line for line in readme.splitlines() if line.startswith("| `SEARCH_")]
-    for solution in installed():
+    for solution in installed(APPS):
         for name in solution.settings_model.model_fields:
             assert any(f"`SEARCH_{name.upper()}`" in row for row in table), name

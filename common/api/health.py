@@ -1,12 +1,10 @@
 """Liveness (the process answers) and readiness (Milvus and SQL answer too)."""
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.context import Context
-from common.errors import BackendUnavailable
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -53,33 +51,18 @@ async def live() -> Live:
     response_model=Ready,
     responses={503: {"model": Ready, "description": "A backend is unavailable."}},
 )
-async def ready(context: Context) -> Ready | JSONResponse:
+def ready(context: Context) -> Ready | JSONResponse:
     """Pings Milvus and SQL: 200 when both answer, else 503 naming the one that does not."""
     encoder = f"{context.encoder.name} ({context.encoder.dim}-d, {context.encoder.metric})"
-    mode = "lite" if context.storage.vectors.capabilities.is_lite else "server"
-    report = {
-        "status": "ready",
-        "milvus": "?",
-        "milvus_mode": mode,
-        "sql": "?",
-        "encoder": encoder,
-        "mode": context.mode,
-    }
-    healthy = True
-    for key, check in (
-        ("milvus", context.storage.vectors.ping),
-        ("sql", context.storage.records.ping),
-    ):
-        try:
-            await run_in_threadpool(check)
-            report[key] = (
-                context.storage.vectors.capabilities.version
-                if key == "milvus"
-                else context.storage.records.engine.name
-            )
-        except BackendUnavailable as error:
-            healthy = False
-            report[key] = f"unavailable: {error.message}"
+    healthy, backends = context.storage.check()
+    report = Ready(
+        status="ready" if healthy else "unavailable",
+        milvus=backends["milvus"],
+        milvus_mode="lite" if context.storage.vectors.capabilities.is_lite else "server",
+        sql=backends["sql"],
+        encoder=encoder,
+        mode=context.mode,
+    )
     if healthy:
-        return Ready(**report)
-    return JSONResponse({**report, "status": "unavailable"}, status_code=503)
+        return report
+    return JSONResponse(report.model_dump(), status_code=503)

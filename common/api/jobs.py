@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse
 
 from common.context import Context
-from common.http import ErrorResponse
+from common.http import ErrorResponse, Responses
 from common.jobs import Job
 from common.names import MAX_NAME_LENGTH
 
@@ -22,7 +22,7 @@ JobId = Annotated[
 ]
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such job."}}
+NOT_FOUND: Responses = {404: {"model": ErrorResponse, "description": "No such job."}}
 POLL_SECONDS = 0.3
 EVENTS_EXAMPLE = (
     'event: progress\ndata: {"id": "f45e2a2005054d478a134714dbcb461b", "status": "running", '
@@ -32,7 +32,7 @@ EVENTS_EXAMPLE = (
 
 
 @router.get("", summary="Recent load jobs, newest first")
-async def list_jobs(
+def list_jobs(
     context: Context,
     limit: Annotated[
         int, Query(ge=1, le=500, description="At most this many.", examples=[20])
@@ -47,15 +47,15 @@ async def list_jobs(
     ] = None,
 ) -> list[Job]:
     """The latest load jobs of this app (or of one collection), without their item errors."""
-    return await run_in_threadpool(context.jobs.recent, limit, collection)
+    return context.jobs.recent(limit, collection)
 
 
 @router.get(
     "/{job_id}", summary="A job's status, counters, timings and item errors", responses=NOT_FOUND
 )
-async def get_job(job_id: JobId, context: Context) -> Job:
+def get_job(job_id: JobId, context: Context) -> Job:
     """Where a load is: queued, running, or how it ended, with up to 1,000 item errors."""
-    return await run_in_threadpool(context.jobs.get, job_id)
+    return context.jobs.get(job_id)
 
 
 @router.get(
@@ -95,9 +95,9 @@ async def job_events(job_id: JobId, context: Context, request: Request) -> Event
         409: {"model": ErrorResponse, "description": "The job has already finished."},
     },
 )
-async def cancel_job(job_id: JobId, context: Context) -> Job:
+def cancel_job(job_id: JobId, context: Context) -> Job:
     """Stop a load between two batches: what it stored so far stays, the rest is skipped.
 
     Answers the job as it is now; it ends `cancelled` shortly after (follow its events).
     """
-    return await run_in_threadpool(context.runner.cancel, job_id)
+    return context.runner.cancel(job_id)

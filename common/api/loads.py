@@ -1,20 +1,25 @@
-"""Loads: validate the request, answer 202 with a job at once, do the work off the event loop."""
+"""Loads: validate the request, answer 202 with a job at once, do the work off the event loop.
 
+Every app gets the same three routes; its ``Loader`` says which files it reads and how, and
+what one load may choose (image search: a label for every image).
+"""
+
+import uuid
 from dataclasses import dataclass
-from pathlib import Path, PurePath
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
-from fastapi import APIRouter, Body, File, Request, Response, UploadFile
-from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, File, Form, Request, Response, UploadFile
+from pydantic import BaseModel, Field, create_model
 
 from common.context import AppContext, CollectionName, Context
-from common.errors import InvalidInput, NotFound, UnsupportedMediaType
-from common.files import remove_quietly, resolve_under_roots, store_upload
+from common.errors import NotFound
+from common.files import remove_quietly, resolve_under_roots
 from common.http import ErrorResponse, json_example, url_for
 from common.jobs import JOB_EXAMPLE, Job, JobContext
 from common.loading import prefetch, run_load
-from common.solution import Parser, Solution
+from common.solution import Loader, Parser
+from common.sources import store_uploads, unsupported
 
 ACCEPTED = "The load is accepted; follow it at `Location` (`GET /jobs/{id}`) or its `/events`."
 QUEUED = {
@@ -38,15 +43,15 @@ def queued(source: str) -> dict[int | str, dict[str, Any]]:
 
 class PathLoad(BaseModel):
     path: str = Field(
-        description="A file below one of the server's data roots (`SEARCH_DATA_ROOTS`), "
-        "relative to a root or absolute.",
+        description="A file or folder below one of the server's data roots "
+        "(`SEARCH_DATA_ROOTS`), relative to a root or absolute. A folder is read recursively.",
         examples=["library.csv"],
     )
 
 
 @dataclass(frozen=True)
 class LoadSource:
-    """What a load reads: a file, its parser, and whether it is an upload to delete after."""
+    """What a load reads: a file or folder, its parser, and whether it is an upload to delete."""
 
     label: str  # shown as the job's source: the upload's name, the path asked for, "sample"
     path: Path
@@ -59,7 +64,7 @@ class LoadSource:
 
 
 def start_load(context: AppContext, name: str, source: LoadSource) -> Job:
-    """Check the whole file now (422 before anything is created), then queue the job.
+    """Check the whole source now (422 before anything is created), then queue the job.
 
     The job creates the collection if it does not exist yet.
     """
@@ -82,104 +87,118 @@ def start_load(context: AppContext, name: str, source: LoadSource) -> Job:
     return context.runner.submit(name, source.label, work, source.discard)
 
 
-async def accept(
+def sample_source(context: AppContext) -> LoadSource | None:
+    """The app's sample, read with the default options (``None`` if it ships none)."""
+    loader = context.solution.loader
+    if loader.sample is None or not loader.sample.exists():
+        return None
+    return LoadSource("sample", loader.sample, loader.parser(context.settings, loader.options()))
+
+
+def accept(
     request: Request, response: Response, context: AppContext, name: str, source: LoadSource
 ) -> Job:
     """Queue the load and answer 202 with the job and where to follow it."""
-    job = await run_in_threadpool(start_load, context, name, source)
+    job = start_load(context, name, source)
     response.headers["Location"] = url_for(request, "get_job", job_id=job.id)
     return job
 
 
-def _parser(solution: Solution[Any], filename: str) -> tuple[str, Parser[Any]]:
-    suffix = PurePath(filename).suffix.lower()
-    parser = solution.parser_for(suffix)
-    if parser is None:
-        raise UnsupportedMediaType(
-            f"cannot load {suffix or 'a file without a suffix'}; supported: "
-            f"{', '.join(solution.suffixes)}"
-        )
-    return suffix, parser
-
-
-def loads_router(solution: Solution[Any]) -> APIRouter:
+def loads_router(loader: Loader, *, example: str) -> APIRouter:
+    """The load routes of an app whose files ``loader`` reads; ``example`` is a file name
+    the docs show being loaded (e.g. ``faq.csv``)."""
     router = APIRouter(prefix="/collections/{name}/loads", tags=["loads"])
-    formats = ", ".join(solution.suffixes)
-    upload = f"library{solution.suffixes[0]}"
+    formats = ", ".join(loader.suffixes)
+    Options = loader.options  # noqa: N806 - a class
+    if TYPE_CHECKING:
+        PathBody: TypeAlias = PathLoad
+    else:  # the path and what a load may choose, side by side
+        PathBody = create_model("PathLoad", __base__=(PathLoad, Options))  # noqa: N806
+    option_fields = ", ".join(f"`{f}`" for f in Options.model_fields)
+    chose = f" Options: {option_fields}." if option_fields else ""
     errors: dict[int | str, dict[str, Any]] = {
         413: {"model": ErrorResponse, "description": "The upload is over the size limit."},
         415: {"model": ErrorResponse, "description": f"Not one of: {formats}."},
         422: {
             "model": ErrorResponse,
-            "description": "The file is empty or unreadable as a "
-            "whole (wrong encoding, missing columns); nothing was loaded.",
+            "description": "The source is empty or unreadable as a whole (wrong encoding, "
+            "missing columns, not a zip); nothing was loaded.",
         },
     }
 
     @router.post(
         "",
         status_code=202,
-        summary=f"Load an uploaded file ({formats}) as a job",
-        description=f"""Upload one file; the load runs in the background as a job. Answers
-**202** at once with the job and its URL in `Location`; follow it with `GET /jobs/{{id}}` or
-its Server-Sent Events at `/jobs/{{id}}/events`. Rows that cannot be read are listed in the
-job's `errors` and skipped; a file unreadable as a whole is refused now (422).
+        summary=f"Load uploaded files ({formats}) as a job",
+        description=f"""Upload one file, or several (repeat `file`); the load runs in the
+background as a job. Answers **202** at once with the job and its URL in `Location`;
+follow it with `GET /jobs/{{id}}` or its Server-Sent Events at `/jobs/{{id}}/events`. Items
+that cannot be read are listed in the job's `errors` and skipped; a file unreadable as a
+whole is refused now (422).{chose}
 
 ```
-curl -F file=@{upload} localhost:8000/collections/{solution.default_collection}/loads
+curl -F file=@{example} localhost:8000/collections/<collection>/loads
 ```
 """,
         response_description=ACCEPTED,
-        responses={**queued(upload), **errors},
+        responses={**queued(example), **errors},
     )
-    async def load_upload(
+    def load_upload(
         name: CollectionName,
         context: Context,
         request: Request,
         response: Response,
-        file: Annotated[UploadFile, File(description=f"One of: {formats}")],
+        file: Annotated[
+            list[UploadFile], File(description=f"One or more files (repeat the field): {formats}")
+        ],
+        options: Annotated[Options, Form()],  # type: ignore[valid-type]
     ) -> Job:
-        suffix, parser = _parser(solution, file.filename or "")
-        path = await run_in_threadpool(
-            store_upload,
-            file.file,
-            context.settings.upload_dir,
-            suffix,
+        uploads = file
+        folder = store_uploads(
+            [(u.filename or "upload", u.file) for u in uploads],
+            context.settings.upload_dir / uuid.uuid4().hex,
+            loader.suffixes,
             context.settings.max_upload_bytes,
         )
-        label = PurePath(file.filename or "upload").name
-        return await accept(
-            request, response, context, name, LoadSource(label, path, parser, is_upload=True)
+        label = Path(uploads[0].filename or "upload").name
+        source = LoadSource(
+            label if len(uploads) == 1 else f"{len(uploads)} files",
+            folder,
+            loader.parser(context.settings, options),
+            is_upload=True,
         )
+        return accept(request, response, context, name, source)
 
     @router.post(
         "/path",
         status_code=202,
-        summary="Load a file that is already on the server, below a data root",
+        summary="Load a file or folder that is already on the server, below a data root",
         response_description=ACCEPTED,
         responses={
-            **queued(upload),
+            **queued(example),
             403: {"model": ErrorResponse, "description": "The path is outside the data roots."},
-            404: {"model": ErrorResponse, "description": "No such file."},
+            404: {"model": ErrorResponse, "description": "No such file or folder."},
             **errors,
         },
     )
-    async def load_path(
+    def load_path(
         name: CollectionName,
-        body: Annotated[PathLoad, Body(examples=[{"path": upload}])],
+        body: Annotated[PathBody, Body(examples=[{"path": example}])],
         context: Context,
         request: Request,
         response: Response,
     ) -> Job:
-        """Read a file the server already has; only paths below `SEARCH_DATA_ROOTS` are allowed.
+        """Read a file or a folder (recursively) the server already has; only paths below
+        `SEARCH_DATA_ROOTS` are allowed.
 
         Answers **202** with the job at once, as an upload does.
         """
-        path = await run_in_threadpool(resolve_under_roots, body.path, context.settings.data_roots)
-        if not path.is_file():
-            raise InvalidInput(f"{body.path!r} is not a file")
-        _, parser = _parser(solution, path.name)
-        return await accept(request, response, context, name, LoadSource(body.path, path, parser))
+        path = resolve_under_roots(body.path, context.settings.data_roots)
+        if path.is_file() and path.suffix.lower() not in loader.suffixes:
+            raise unsupported(path.name, loader.suffixes)
+        options = Options.model_validate(body.model_dump(exclude={"path"}))
+        source = LoadSource(body.path, path, loader.parser(context.settings, options))
+        return accept(request, response, context, name, source)
 
     @router.post(
         "/sample",
@@ -191,17 +210,16 @@ curl -F file=@{upload} localhost:8000/collections/{solution.default_collection}/
             404: {"model": ErrorResponse, "description": "This app ships no sample."},
         },
     )
-    async def load_sample(
+    def load_sample(
         name: CollectionName, context: Context, request: Request, response: Response
     ) -> Job:
         """Load the data this app ships with into any collection (loaded again: all duplicates).
 
         Answers **202** with the job at once.
         """
-        sample = solution.sample_file
-        if sample is None or not sample.is_file():
+        source = sample_source(context)
+        if source is None:
             raise NotFound("this app ships no sample data")
-        _, parser = _parser(solution, sample.name)
-        return await accept(request, response, context, name, LoadSource("sample", sample, parser))
+        return accept(request, response, context, name, source)
 
     return router

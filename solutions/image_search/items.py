@@ -1,17 +1,19 @@
-"""An image item: the file's bytes, where it came from, its decoded picture and thumbnail."""
+"""An image item: what is stored about it, its bytes, its picture for encoding, its thumbnail."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated, Any
 
 import numpy as np
 from PIL import Image
+from pydantic import ConfigDict
 from sqlalchemy import Integer, String
 
 from common.collection import Collection
-from common.encoder import Encoder
+from common.encoders import Encoder
 from common.loading import ItemCodec
-from common.record_store import RecordField
-from solutions.image_search.images import DecodedImage, content_key, decode_image, thumbnail_jpeg
+from common.records import Column, Record
+from solutions.image_search.images import content_key, decode_image, thumbnail_jpeg
 
 # Pictures are reduced to this shorter side before encoding (the encoder itself works at
 # 224 px), so a batch of 12-megapixel photos does not sit in memory at full size.
@@ -27,16 +29,38 @@ MEDIA_TYPES = {
 }
 
 
+class ImageRecord(Record):
+    """What is stored about one image; searches can filter on its label."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "filename": "photos/chelsea_the_cat.jpg",
+                    "label": "photos",
+                    "format": "JPEG",
+                    "width": 451,
+                    "height": 300,
+                    "size_bytes": 31589,
+                }
+            ]
+        }
+    )
+
+    filename: Annotated[str, Column(String(MAX_NAME))]
+    label: Annotated[str, Column(String(MAX_LABEL), filter="varchar")]
+    format: Annotated[str, Column(String(8))]
+    width: Annotated[int, Column(Integer())]
+    height: Annotated[int, Column(Integer())]
+    size_bytes: Annotated[int, Column(Integer())]
+
+
 @dataclass(frozen=True)
 class ImageFile:
     """One image ready to encode and store."""
 
     data: bytes
-    name: str  # for people only: the file's name or path in its folder or archive
-    label: str  # the folder it came from, or the label given with the upload
-    format: str
-    width: int
-    height: int
+    record: ImageRecord
     picture: Image.Image  # RGB, upright, reduced for encoding
     thumbnail: bytes
 
@@ -51,46 +75,32 @@ def for_encoding(image: Image.Image) -> Image.Image:
 
 
 def read_image(data: bytes, name: str, label: str, *, max_pixels: int) -> ImageFile:
-    """Decode and prepare one image; raises ImageRejected with the reason."""
-    decoded: DecodedImage = decode_image(data, max_pixels=max_pixels)
-    return ImageFile(
-        data=data,
-        name=name[-MAX_NAME:],
+    """Decode and prepare one image; raises ImageRejected with the reason.
+
+    ``name`` is for people only: the file's name or its path in its folder or archive;
+    ``label`` is the folder it came from, or the label given with the load.
+    """
+    decoded = decode_image(data, max_pixels=max_pixels)
+    record = ImageRecord(
+        filename=name[-MAX_NAME:],
         label=label[:MAX_LABEL],
         format=decoded.format,
         width=decoded.width,
         height=decoded.height,
-        picture=for_encoding(decoded.image),
-        thumbnail=thumbnail_jpeg(decoded.image),
+        size_bytes=len(data),
     )
-
-
-RECORD_FIELDS = (
-    RecordField("filename", String(MAX_NAME)),
-    RecordField("label", String(MAX_LABEL)),
-    RecordField("format", String(8)),
-    RecordField("width", Integer()),
-    RecordField("height", Integer()),
-    RecordField("size_bytes", Integer()),
-)
+    return ImageFile(data, record, for_encoding(decoded.image), thumbnail_jpeg(decoded.image))
 
 
 def image_codec(encoder: Encoder, collection: Collection | None = None) -> ItemCodec[ImageFile]:
     """Every image collection is stored alike: ``collection`` is not needed."""
 
-    def encode(images: Sequence[ImageFile]) -> np.ndarray:
+    def encode(images: Sequence[ImageFile]) -> np.ndarray | Sequence[Any]:
         return encoder.encode([image.picture for image in images])
 
     return ItemCodec(
         key=lambda image: content_key(image.data),
-        record=lambda image: {
-            "filename": image.name,
-            "label": image.label,
-            "format": image.format,
-            "width": image.width,
-            "height": image.height,
-            "size_bytes": len(image.data),
-        },
+        record=lambda image: image.record.model_dump(),
         encode=encode,
         files=lambda image: {"original": image.data, "thumbnail": image.thumbnail},
     )

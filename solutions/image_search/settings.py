@@ -1,9 +1,12 @@
 """The image search app's own settings, on top of the shared ones."""
 
 from pathlib import Path
+from typing import Annotated
 
+from fastapi import Depends
 from pydantic import Field
 
+from common.context import get_settings
 from common.settings import Settings
 
 
@@ -21,3 +24,7 @@ class ImageSettings(Settings):
     image_model_dir: Path = Field(
         Path("./data/models"), description="Where the ONNX export of the encoder is cached."
     )
+
+
+# What a route declares to read them: ``settings: Config``.
+Config = Annotated[ImageSettings, Depends(get_settings)]

@@ -5,38 +5,41 @@ Every file becomes one ``Parsed`` item: the prepared image, or the reason it was
 Decoding happens here, on the load's prefetch thread, ahead of the encoder.
 """
 
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+
+from pydantic import BaseModel, Field
 
 from common.archives import check_zip, zip_member_count, zip_members
 from common.errors import InvalidInput
 from common.loading import Parsed
+from common.solution import Loader
+from common.sources import files_below, unreadable
 from solutions.image_search.images import ImageRejected
-from solutions.image_search.items import ImageFile, read_image
+from solutions.image_search.items import MAX_LABEL, ImageFile, read_image
 from solutions.image_search.settings import ImageSettings
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 ARCHIVE_SUFFIX = ".zip"
 # No image file is read if larger: what a bomb member or a stray huge file may cost.
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
-# Written by the upload route next to the files it stored under generated names.
-MANIFEST = ".upload-manifest.json"
+SUFFIXES = (*IMAGE_SUFFIXES, ARCHIVE_SUFFIX)
+
+
+class ImageLoadOptions(BaseModel):
+    """What one image load may choose."""
+
+    label: str | None = Field(
+        None,
+        max_length=MAX_LABEL,
+        description="Stored with every image instead of the folder it was found in; "
+        "filter searches by it.",
+        examples=["cats"],
+    )
 
 
 class ImageSource:
     """A parser for image loads; ``label`` overrides the folder each image came from."""
-
-    suffixes = (*IMAGE_SUFFIXES, ARCHIVE_SUFFIX)
-    media_types = (
-        "image/jpeg",
-        "image/png",
-        "image/webp",
-        "image/bmp",
-        "image/gif",
-        "application/zip",
-    )
 
     def __init__(self, settings: ImageSettings, label: str | None = None) -> None:
         self.settings = settings
@@ -44,9 +47,9 @@ class ImageSource:
 
     def check(self, path: Path) -> None:
         """Refuse now (422) an empty folder or a file that claims to be a zip but is not."""
-        if not any(self._files(path)):
+        if not any(files_below(path)):
             raise InvalidInput("the folder holds no files")
-        for file, name in self._files(path, _manifest(path)):
+        for file, name in files_below(path):
             if file.suffix.lower() == ARCHIVE_SUFFIX and file.is_file() and not file.is_symlink():
                 try:
                     check_zip(file)
@@ -58,16 +61,13 @@ class ImageSource:
             zip_member_count(file)
             if file.suffix.lower() == ARCHIVE_SUFFIX and file.is_file() and not file.is_symlink()
             else 1
-            for file, _ in self._files(path)
+            for file, _ in files_below(path)
         )
 
     def parse(self, path: Path) -> Iterator[Parsed[ImageFile]]:
-        names = _manifest(path)
-        for file, name in self._files(path, names):
-            if file.is_symlink():
-                yield Parsed(name, error="a symbolic link; links are not followed")
-            elif not file.is_file():
-                yield Parsed(name, error="not a regular file")
+        for file, name in files_below(path):
+            if reason := unreadable(file):
+                yield Parsed(name, error=reason)
             elif file.stat().st_size > MAX_IMAGE_BYTES and file.suffix.lower() != ARCHIVE_SUFFIX:
                 yield Parsed(name, error=f"larger than {MAX_IMAGE_BYTES} bytes")
             elif file.suffix.lower() == ARCHIVE_SUFFIX:
@@ -76,18 +76,6 @@ class ImageSource:
                 yield Parsed(name, error=f"not an image file ({file.suffix or 'no suffix'})")
             else:
                 yield self._image(file.read_bytes(), name, folder_of=name)
-
-    def _files(self, path: Path, names: dict[str, str] | None = None) -> Iterator[tuple[Path, str]]:
-        """Files below ``path`` in a stable order with the names to show for them."""
-        if not path.is_dir():
-            yield path, path.name
-            return
-        for folder, subfolders, files in os.walk(path):  # never follows links to folders
-            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-            for filename in sorted(f for f in files if not f.startswith(".")):
-                file = Path(folder) / filename
-                relative = file.relative_to(path).as_posix()
-                yield file, (names or {}).get(relative, relative)
 
     def _archive(self, archive: Path, archive_name: str) -> Iterator[Parsed[ImageFile]]:
         try:
@@ -118,8 +106,10 @@ class ImageSource:
             return Parsed(name, error=str(error))
 
 
-def _manifest(path: Path) -> dict[str, str]:
-    manifest = path / MANIFEST if path.is_dir() else None
-    if manifest is None or not manifest.is_file():
-        return {}
-    return {str(k): str(v) for k, v in json.loads(manifest.read_text()).items()}
+def image_loader(sample: Path) -> Loader:
+    """Images, zips of images and folders of both; a load may give every image a label."""
+
+    def parser(settings: ImageSettings, options: ImageLoadOptions) -> ImageSource:
+        return ImageSource(settings, options.label)
+
+    return Loader(suffixes=SUFFIXES, parser=parser, options=ImageLoadOptions, sample=sample)

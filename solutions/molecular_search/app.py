@@ -1,25 +1,26 @@
-"""Molecular similarity search declared on the shared layer: fingerprints, sources, routes."""
+"""Molecular similarity search declared on the shared layer: fingerprints, loads, routes."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict
 
+from common.api import collections_router, health_router, items_router, jobs_router, loads_router
 from common.app import create_app
-from common.settings import Settings
-from common.solution import Solution
+from common.solution import Solution, file_loader
 from solutions.molecular_search import routes
 from solutions.molecular_search.items import (
     Fingerprinter,
     FingerprintOptions,
-    collection_spec,
+    MoleculeRecord,
+    fingerprint_index,
     molecule_codec,
     search_mode,
 )
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.molecular_search.sources import MoleculeSource
 
-SAMPLE = Path(__file__).parent / "data" / "approved_drugs.csv"
+HERE = Path(__file__).parent
+SAMPLE = HERE / "data" / "approved_drugs.csv"
 
 DESCRIPTION = """
 Paste a SMILES, get the most similar molecules ranked by **Tanimoto similarity** of their
@@ -41,45 +42,32 @@ containing a substructure (SMARTS or SMILES), with the match highlighted.
 """
 
 
-class MoleculeRecord(BaseModel):
-    """What is stored about one molecule (fingerprints omitted)."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"smiles": "CC(=O)Oc1ccccc1C(=O)O", "name": "Aspirin", "source_id": "CHEMBL25"}
-            ]
-        }
-    )
-
-    smiles: str
-    name: str
-    source_id: str
-
-
-def load_encoder(settings: Settings) -> Fingerprinter:
-    return Fingerprinter()
-
+LOADER = file_loader(MoleculeSource(), sample=SAMPLE)
 
 SOLUTION = Solution(
     namespace="molecules",
     title="Molecular similarity search",
     description=DESCRIPTION,
-    item_model=MoleculeRecord,
-    spec=None,  # each collection's follows from its options: spec_for
-    load_encoder=load_encoder,
-    codec=molecule_codec,
-    parsers=(MoleculeSource(),),
-    default_collection="drugs",
-    routers=(routes.router,),
-    sample_file=SAMPLE,
     settings_model=MoleculeSettings,
-    requires=("rdkit",),
+    record=MoleculeRecord,
+    index=fingerprint_index,  # each collection's follows from its options
+    load_encoder=lambda _settings: Fingerprinter(),
+    codec=molecule_codec,
+    loader=LOADER,
+    routers=(
+        routes.router,
+        collections_router(FingerprintOptions),
+        items_router(MoleculeRecord, routes.ADD),
+        loads_router(LOADER, example="library.sdf"),
+        jobs_router,
+        health_router,
+    ),
+    default_collection="drugs",
     collection_options=FingerprintOptions,
-    spec_for=collection_spec,
     mode=search_mode,
-    json_items=False,
+    requires=("rdkit",),
     openapi_tags=({"name": "molecules", "description": "Similarity, substructure, drawings."},),
+    page=HERE / "page.js",
 )
 
 

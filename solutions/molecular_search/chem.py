@@ -207,7 +207,7 @@ def _matrix(query: bytes, candidates: Sequence[bytes]) -> tuple[np.ndarray, np.n
 def _popcount(rows: np.ndarray) -> np.ndarray:
     """Set bits per row of a uint8 matrix (or of a vector, as a scalar)."""
     counts = np.bitwise_count(rows) if hasattr(np, "bitwise_count") else _POPCOUNT[rows]
-    return counts.sum(axis=-1, dtype=np.int64)
+    return np.asarray(counts.sum(axis=-1, dtype=np.int64))
 
 
 def tanimoto(query: bytes, candidates: Sequence[bytes]) -> np.ndarray:
@@ -218,7 +218,7 @@ def tanimoto(query: bytes, candidates: Sequence[bytes]) -> np.ndarray:
     vector, rows = _matrix(query, candidates)
     common = _popcount(rows & vector)
     union = _popcount(vector) + _popcount(rows) - common
-    return np.divide(common, union, out=np.zeros(len(rows)), where=union > 0)
+    return np.asarray(np.divide(common, union, out=np.zeros(len(rows)), where=union > 0))
 
 
 def screen(query_pattern: bytes, candidates: Sequence[bytes]) -> np.ndarray:
@@ -227,7 +227,7 @@ def screen(query_pattern: bytes, candidates: Sequence[bytes]) -> np.ndarray:
     A False rules the substructure out; a True still needs ``has_substructure``.
     """
     vector, rows = _matrix(query_pattern, candidates)
-    return np.all((rows & vector) == vector, axis=1)
+    return np.asarray(np.all((rows & vector) == vector, axis=1))
 
 
 def has_substructure(mol: Chem.Mol, query: Chem.Mol) -> bool:

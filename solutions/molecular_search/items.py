@@ -9,16 +9,16 @@ when it is created (``FingerprintOptions``); a load that creates one uses the de
 """
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import LargeBinary, String, Text
 
-from common.collection import Collection, CollectionSpec
+from common.collection import Collection
 from common.errors import UnsupportedFeature
 from common.loading import ItemCodec
-from common.record_store import RecordField
+from common.records import Column, Record
 from common.vector_store import Capabilities, VectorIndex
 from solutions.molecular_search.chem import (
     DEFAULT_SPEC,
@@ -30,7 +30,34 @@ from solutions.molecular_search.chem import (
 from solutions.molecular_search.sources import MoleculeRow
 
 PATTERN_BITS = 2048
+MAX_BITS = 8192
 MAX_NAME = 300
+MAX_SOURCE_ID = 200
+
+
+class Molecule(Record):
+    """What is shown of a stored molecule."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"smiles": "CC(=O)Oc1ccccc1C(=O)O", "name": "Aspirin", "source_id": "CHEMBL25"}
+            ]
+        }
+    )
+
+    smiles: Annotated[str, Column(Text())] = Field(description="Canonical SMILES.")
+    name: Annotated[str, Column(String(MAX_NAME))]
+    source_id: Annotated[str, Column(String(MAX_SOURCE_ID))] = Field(
+        description="The identifier the source gave it, if any."
+    )
+
+
+class MoleculeRecord(Molecule):
+    """What is stored: the molecule and its two fingerprints, kept for the app's own use."""
+
+    morgan: Annotated[bytes, Column(LargeBinary(MAX_BITS // 8), shown=False)]
+    pattern: Annotated[bytes, Column(LargeBinary(PATTERN_BITS // 8), shown=False)]
 
 
 class FingerprintOptions(BaseModel):
@@ -42,7 +69,7 @@ class FingerprintOptions(BaseModel):
     )
 
     radius: int = Field(2, ge=1, le=4, description="Morgan radius: 2 is ECFP4, 3 is ECFP6.")
-    bits: int = Field(2048, ge=64, le=8192, multiple_of=8, description="Fingerprint length.")
+    bits: int = Field(2048, ge=64, le=MAX_BITS, multiple_of=8, description="Fingerprint length.")
     index: Literal["BIN_FLAT", "BIN_IVF_FLAT"] = Field(
         "BIN_FLAT",
         description="Milvus server only. BIN_FLAT compares every fingerprint (exact); "
@@ -83,28 +110,18 @@ class Fingerprinter:
         spec: FingerprintSpec = DEFAULT_SPEC,
         *,
         binary: bool = True,
-    ) -> Sequence[Any]:
+    ) -> np.ndarray | Sequence[Any]:
         bits = [morgan_bits(row.mol, spec) for row in rows]
         return bits if binary else np.stack([as_float(b) for b in bits])
 
 
-def record_fields(spec: FingerprintSpec) -> tuple[RecordField, ...]:
-    return (
-        RecordField("smiles", Text()),
-        RecordField("name", String(MAX_NAME)),
-        RecordField("source_id", String(200)),
-        RecordField("morgan", LargeBinary(spec.nbytes)),
-        RecordField("pattern", LargeBinary(PATTERN_BITS // 8)),
-    )
-
-
-def collection_spec(options: Mapping[str, Any], capabilities: Capabilities) -> CollectionSpec:
+def fingerprint_index(options: Mapping[str, Any], capabilities: Capabilities) -> VectorIndex:
     """Binary vectors with JACCARD (exact Tanimoto) on a server; 0/1 floats for Lite."""
     chosen = FingerprintOptions.model_validate(options)
     fingerprint = chosen.fingerprint
     if capabilities.binary_vectors:
         ivf = chosen.index == "BIN_IVF_FLAT"
-        index = VectorIndex(
+        return VectorIndex(
             dim=fingerprint.bits,
             kind="binary",
             metric="JACCARD",
@@ -112,21 +129,19 @@ def collection_spec(options: Mapping[str, Any], capabilities: Capabilities) -> C
             build_params={"nlist": chosen.nlist} if ivf else {},
             search_params={"nprobe": chosen.nprobe} if ivf else {},
         )
-    elif chosen.index != "BIN_FLAT":
+    if chosen.index != "BIN_FLAT":
         raise UnsupportedFeature(
             f"{chosen.index} needs a Milvus server; Milvus Lite has no binary vectors and "
             "searches molecules with its exact-re-ranked fallback (leave index as BIN_FLAT)"
         )
-    else:
-        index = VectorIndex(
-            dim=fingerprint.bits,
-            kind="float",
-            metric="COSINE",
-            index_type="FLAT",
-            build_params={},
-            search_params={},
-        )
-    return CollectionSpec(index=index, fields=record_fields(fingerprint))
+    return VectorIndex(
+        dim=fingerprint.bits,
+        kind="float",
+        metric="COSINE",
+        index_type="FLAT",
+        build_params={},
+        search_params={},
+    )
 
 
 def search_mode(capabilities: Capabilities) -> str:
@@ -148,15 +163,15 @@ def molecule_codec(encoder: Any, collection: Collection) -> ItemCodec[MoleculeRo
     binary = collection.spec.index.kind == "binary"
 
     def record(row: MoleculeRow) -> dict[str, Any]:
-        return {
-            "smiles": row.smiles,
-            "name": row.name[:MAX_NAME],
-            "source_id": row.source_id[:200],
-            "morgan": morgan_bits(row.mol, spec),
-            "pattern": pattern_bits(row.mol, PATTERN_BITS),
-        }
+        return MoleculeRecord(
+            smiles=row.smiles,
+            name=row.name[:MAX_NAME],
+            source_id=row.source_id[:MAX_SOURCE_ID],
+            morgan=morgan_bits(row.mol, spec),
+            pattern=pattern_bits(row.mol, PATTERN_BITS),
+        ).model_dump()
 
-    def encode(rows: Sequence[MoleculeRow]) -> Sequence[Any]:
+    def encode(rows: Sequence[MoleculeRow]) -> np.ndarray | Sequence[Any]:
         return fingerprinter.encode(rows, spec, binary=binary)
 
     return ItemCodec(key=lambda row: row.smiles, record=record, encode=encode)

@@ -1,31 +1,38 @@
 """The molecular app's own routes: add, similarity, substructure, depictions, validation."""
 
-import functools
 import threading
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from rdkit import Chem
 
+from common.api import AddItem
 from common.collection import Collection
-from common.context import AppContext, CollectionName, Context, ExistingCollection, ItemId
+from common.context import Context, ExistingCollection, ItemId
 from common.errors import InvalidInput
-from common.http import ErrorResponse, json_example, url_for
-from common.loading import add_one
+from common.http import ErrorResponse, Responses, url_for
 from solutions.molecular_search import chem
-from solutions.molecular_search.items import PATTERN_BITS, molecule_codec, options_of
-from solutions.molecular_search.settings import MoleculeSettings
+from solutions.molecular_search.items import (
+    MAX_NAME,
+    MAX_SOURCE_ID,
+    PATTERN_BITS,
+    Molecule,
+    molecule_codec,
+    options_of,
+)
+from solutions.molecular_search.settings import Config, MoleculeSettings
 from solutions.molecular_search.sources import MoleculeRow
 
 router = APIRouter(tags=["molecules"])
-UNKNOWN = {404: {"model": ErrorResponse, "description": "Unknown collection or item."}}
-INVALID = {422: {"model": ErrorResponse, "description": "Invalid SMILES/SMARTS (RDKit's reason)."}}
+UNKNOWN: Responses = {404: {"model": ErrorResponse, "description": "Unknown collection or item."}}
+INVALID: Responses = {
+    422: {"model": ErrorResponse, "description": "Invalid SMILES/SMARTS (RDKit's reason)."}
+}
 Smiles = Annotated[
     str,
     Field(
@@ -45,8 +52,8 @@ class NewMolecule(BaseModel):
     )
 
     smiles: Smiles
-    name: str = Field("", max_length=300)
-    id: str = Field("", max_length=200, description="Your own identifier, if any.")
+    name: str = Field("", max_length=MAX_NAME)
+    id: str = Field("", max_length=MAX_SOURCE_ID, description="Your own identifier, if any.")
 
 
 class SimilarityQuery(BaseModel):
@@ -94,7 +101,7 @@ class Validation(BaseModel):
     reason: str | None = Field(description="RDKit's reason when the SMILES is invalid.")
 
 
-ASPIRIN_HIT = {
+ASPIRIN_HIT: dict[str, Any] = {
     "id": "3129808192205955823",
     "similarity": 1.0,
     "smiles": "CC(=O)Oc1ccccc1C(=O)O",
@@ -105,14 +112,13 @@ ASPIRIN_HIT = {
 }
 
 
-class MoleculeHit(BaseModel):
+class MoleculeHit(Molecule):
+    """A stored molecule as a result: its id and fields, its drawing, how it matched."""
+
     model_config = ConfigDict(json_schema_extra={"examples": [ASPIRIN_HIT]})
 
     id: str
     similarity: float | None = Field(None, description="Exact Tanimoto to the query.")
-    smiles: str
-    name: str
-    source_id: str
     depiction_url: str
     atoms: list[int] = Field(default_factory=list, description="Matched atoms (substructure).")
 
@@ -175,10 +181,6 @@ class SubstructureResults(BaseModel):
     truncated: bool = Field(description="True if `limit` matches were found before the end.")
 
 
-def _settings(context: AppContext) -> MoleculeSettings:
-    return cast(MoleculeSettings, context.settings)
-
-
 def _parse(text: str, syntax: str = "smiles") -> Chem.Mol:
     try:
         return chem.parse_smarts(text) if syntax == "smarts" else chem.parse_smiles(text)
@@ -198,14 +200,9 @@ def _hit(
     url = url_for(request, "get_depiction", name=collection.name, item_id=str(item_id))
     if highlight:
         url += "?" + urlencode({"highlight": highlight})
+    shown = Molecule.model_validate(record).model_dump()
     return MoleculeHit(
-        id=str(item_id),
-        similarity=similarity,
-        smiles=record["smiles"],
-        name=record["name"],
-        source_id=record["source_id"],
-        depiction_url=url,
-        atoms=list(atoms),
+        **shown, id=str(item_id), similarity=similarity, depiction_url=url, atoms=list(atoms)
     )
 
 
@@ -216,38 +213,16 @@ class ValidationRequest(BaseModel):
 
 
 @router.post("/molecules/validate", summary="Is this SMILES valid? (for input as you type)")
-async def validate(body: ValidationRequest) -> Validation:
+def validate(body: ValidationRequest) -> Validation:
     """Parse a SMILES with RDKit: its canonical form, or RDKit's reason it is invalid.
 
     Always 200 (an invalid SMILES is an answer here, not an error); nothing is stored.
     """
     try:
-        mol = await run_in_threadpool(chem.parse_smiles, body.smiles)
+        mol = chem.parse_smiles(body.smiles)
     except chem.InvalidMolecule as error:
         return Validation(valid=False, canonical_smiles=None, reason=str(error))
     return Validation(valid=True, canonical_smiles=chem.canonical_smiles(mol), reason=None)
-
-
-@router.post(
-    "/collections/{name}/items",
-    status_code=201,
-    responses={
-        201: json_example({**ASPIRIN_HIT, "similarity": None}),
-        409: {"model": ErrorResponse, "description": "The same structure is stored."},
-        **INVALID,
-    },
-    summary="Add one molecule (creates the collection if needed)",
-)
-async def add_molecule(
-    name: CollectionName, body: NewMolecule, context: Context, request: Request
-) -> MoleculeHit:
-    """Store one molecule now, keyed by its canonical SMILES; for many, use a load."""
-    mol = await run_in_threadpool(_parse, body.smiles)
-    smiles = chem.canonical_smiles(mol)
-    row = MoleculeRow(smiles=smiles, name=body.name or body.id, source_id=body.id, mol=mol)
-    codec_for = functools.partial(molecule_codec, context.encoder)
-    collection, record = await run_in_threadpool(add_one, context.collections, name, codec_for, row)
-    return _hit(request, collection, record["id"], record)
 
 
 @router.post(
@@ -255,33 +230,18 @@ async def add_molecule(
     responses={**UNKNOWN, **INVALID},
     summary="The molecules most similar to a SMILES, by Tanimoto",
 )
-async def similar(
-    body: SimilarityQuery, collection: ExistingCollection, context: Context, request: Request
+def similar(
+    body: SimilarityQuery,
+    collection: ExistingCollection,
+    context: Context,
+    settings: Config,
+    request: Request,
 ) -> SimilarityResults:
     """The `top_k` molecules with the highest Tanimoto similarity of their Morgan fingerprints.
 
     Uses the collection's own fingerprint (radius, bits); `mode` says how this Milvus ranks.
     """
-    mol = await run_in_threadpool(_parse, body.smiles)
-    settings = _settings(context)
-
-    def search() -> list[tuple[float, int, dict[str, Any]]]:
-        query = chem.morgan_bits(mol, options_of(collection).fingerprint)
-        vector = molecule_codec(context.encoder, collection).encode([MoleculeRow("", "", "", mol)])
-        binary = collection.spec.index.kind == "binary"
-        pool = body.top_k if binary else max(50, body.top_k * settings.mol_pool)
-        matches = collection.search(vector, pool)[0]
-        if not matches:
-            return []
-        exact = chem.tanimoto(query, [m.record["morgan"] for m in matches])
-        ranked = sorted(zip(exact.tolist(), matches, strict=True), key=lambda p: -p[0])
-        return [
-            (score, m.id, m.record)
-            for score, m in ranked[: body.top_k]
-            if score >= body.min_similarity
-        ]
-
-    found = await run_in_threadpool(search)
+    found = _similar(_parse(body.smiles), body, collection, context, settings)
     return SimilarityResults(
         mode=context.mode,
         results=[
@@ -289,6 +249,28 @@ async def similar(
             for score, item_id, record in found
         ],
     )
+
+
+def _similar(
+    mol: Chem.Mol,
+    body: SimilarityQuery,
+    collection: Collection,
+    context: Context,
+    settings: MoleculeSettings,
+) -> list[tuple[float, int, dict[str, Any]]]:
+    """A pool of candidates from Milvus, re-ranked by exact Tanimoto."""
+    query = chem.morgan_bits(mol, options_of(collection).fingerprint)
+    vector = molecule_codec(context.encoder, collection).encode([MoleculeRow("", "", "", mol)])
+    binary = collection.spec.index.kind == "binary"
+    pool = body.top_k if binary else max(50, body.top_k * settings.mol_pool)
+    matches = collection.search(vector, pool)[0]
+    if not matches:
+        return []
+    exact = chem.tanimoto(query, [m.record["morgan"] for m in matches])
+    ranked = sorted(zip(exact.tolist(), matches, strict=True), key=lambda p: -p[0])
+    return [
+        (score, m.id, m.record) for score, m in ranked[: body.top_k] if score >= body.min_similarity
+    ]
 
 
 @dataclass
@@ -311,8 +293,12 @@ class _Screen:
     def get(self, collection: Collection) -> _Screened:
         with self._lock:
             cached = self._cache.get(collection.physical)
-            stale = cached is None or cached.collection is not collection
-            if stale or cached.version != collection.version:  # type: ignore[union-attr]
+            fresh = (
+                cached is not None
+                and cached.collection is collection
+                and cached.version == collection.version
+            )
+            if cached is None or not fresh:
                 rows = collection.scan(["pattern", "smiles"])
                 cached = _Screened(
                     collection=collection,
@@ -336,37 +322,41 @@ class _Screen:
 SCREENS = _Screen()
 
 
+def _substructures(
+    query: Chem.Mol, collection: Collection, limit: int
+) -> tuple[int, list[tuple[int, tuple[int, ...]]], bool]:
+    """How many passed the screen; the verified matches (id, atoms); whether ``limit`` cut."""
+    screened = SCREENS.get(collection)
+    if not len(screened.ids):
+        return 0, [], False
+    wanted = chem.pattern_bits(query, PATTERN_BITS)
+    passed = np.flatnonzero(chem.screen(wanted, screened.patterns))
+    found: list[tuple[int, tuple[int, ...]]] = []
+    for index in passed:
+        mol = SCREENS.mol(screened, int(index))
+        if mol is not None and chem.has_substructure(mol, query):
+            found.append((int(screened.ids[index]), chem.substructure_atoms(mol, query)))
+            if len(found) >= limit:
+                return len(passed), found, True
+    return len(passed), found, False
+
+
 @router.post(
     "/collections/{name}/substructure",
     responses={**UNKNOWN, **INVALID},
     summary="Every molecule containing a substructure (SMARTS or SMILES)",
 )
-async def substructure(
+def substructure(
     body: SubstructureQuery, collection: ExistingCollection, request: Request
 ) -> SubstructureResults:
     """Every molecule that contains the query, in load order, up to `limit`.
 
     Pattern fingerprints screen the collection, then RDKit verifies each candidate.
     """
-    query = await run_in_threadpool(_parse, body.query, body.syntax)
-
-    def run() -> tuple[int, list[tuple[int, tuple[int, ...]]], bool]:
-        screened = SCREENS.get(collection)
-        if not len(screened.ids):
-            return 0, [], False
-        wanted = chem.pattern_bits(query, PATTERN_BITS)
-        passed = np.flatnonzero(chem.screen(wanted, screened.patterns))
-        found: list[tuple[int, tuple[int, ...]]] = []
-        for index in passed:
-            mol = SCREENS.mol(screened, int(index))
-            if mol is not None and chem.has_substructure(mol, query):
-                found.append((int(screened.ids[index]), chem.substructure_atoms(mol, query)))
-                if len(found) >= body.limit:
-                    return len(passed), found, True
-        return len(passed), found, False
-
-    screened, found, truncated = await run_in_threadpool(run)
-    records = await run_in_threadpool(collection.records, [i for i, _ in found])
+    screened, found, truncated = _substructures(
+        _parse(body.query, body.syntax), collection, body.limit
+    )
+    records = collection.records([i for i, _ in found])
     hits = [
         _hit(request, collection, i, records[i], atoms=atoms, highlight=body.query)
         for i, atoms in found
@@ -394,7 +384,7 @@ async def substructure(
     },
     summary="A 2D drawing (SVG), with a substructure highlighted if asked",
 )
-async def depiction(
+def depiction(
     collection: ExistingCollection,
     item_id: ItemId,
     highlight: Annotated[
@@ -407,16 +397,34 @@ async def depiction(
     ] = None,
 ) -> Response:
     """An SVG drawing of the molecule, drawn by RDKit; `highlight` colours a substructure."""
-    record = await run_in_threadpool(collection.get, item_id)
-
-    def draw() -> str:
-        mol = _parse(record["smiles"])
-        atoms = chem.substructure_atoms(mol, _parse(highlight, "smarts")) if highlight else ()
-        return chem.depict_svg(mol, highlight=atoms)
-
-    svg = await run_in_threadpool(draw)
+    mol = _parse(collection.get(item_id)["smiles"])
+    atoms = chem.substructure_atoms(mol, _parse(highlight, "smarts")) if highlight else ()
+    svg = chem.depict_svg(mol, highlight=atoms)
     return Response(
         svg,
         media_type="image/svg+xml",
         headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
     )
+
+
+def _new_molecule(body: NewMolecule, _settings: MoleculeSettings) -> MoleculeRow:
+    mol = _parse(body.smiles)
+    return MoleculeRow(
+        chem.canonical_smiles(mol), name=body.name or body.id, source_id=body.id, mol=mol
+    )
+
+
+def _added(request: Request, collection: Collection, record: dict[str, Any]) -> MoleculeHit:
+    return _hit(request, collection, record["id"], record)
+
+
+ADD = AddItem(
+    body=NewMolecule,
+    item=_new_molecule,
+    answer=_added,
+    response_model=MoleculeHit,
+    summary="Add one molecule (creates the collection if needed)",
+    description="Store one molecule now, keyed by its canonical SMILES; for many, use a load.",
+    errors=INVALID,
+    example={**ASPIRIN_HIT, "similarity": None},
+)

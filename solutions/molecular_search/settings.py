@@ -1,7 +1,11 @@
 """The molecular search app's own settings, on top of the shared ones."""
 
+from typing import Annotated
+
+from fastapi import Depends
 from pydantic import Field
 
+from common.context import get_settings
 from common.settings import Settings
 
 
@@ -13,3 +17,7 @@ class MoleculeSettings(Settings):
         description="Milvus Lite fallback: candidates searched per result wanted, then "
         "re-ranked by exact Tanimoto.",
     )
+
+
+# What a route declares to read them: ``settings: Config``.
+Config = Annotated[MoleculeSettings, Depends(get_settings)]

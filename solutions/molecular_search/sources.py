@@ -57,7 +57,6 @@ class MoleculeSource:
     """A parser for molecule loads; the file's suffix says its format."""
 
     suffixes = (*SMILES_SUFFIXES, CSV_SUFFIX, *SDF_SUFFIXES)
-    media_types = ("chemical/x-daylight-smiles", "text/csv", "chemical/x-mdl-sdfile")
 
     def __init__(self, max_length: int = MAX_TEXT_LENGTH) -> None:
         self.max_length = max_length  # of a SMILES, read or written from an SDF record

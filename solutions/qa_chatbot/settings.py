@@ -1,7 +1,11 @@
 """The QA chatbot's own settings, on top of the shared ones."""
 
+from typing import Annotated
+
+from fastapi import Depends
 from pydantic import Field
 
+from common.context import get_settings
 from common.settings import Settings
 
 
@@ -22,3 +26,7 @@ class QASettings(Settings):
         "different answer; otherwise it says it is not sure. 1 turns the check off "
         "(env SEARCH_QA_MAX_RATIO).",
     )
+
+
+# What a route declares to read them: ``settings: Config``.
+Config = Annotated[QASettings, Depends(get_settings)]

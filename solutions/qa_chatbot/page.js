@@ -1,4 +1,5 @@
 // QA chatbot: ask in your own words, get the stored answer of the closest question.
+// Served at ui/pages/<app>.js next to the shared modules, so imports are relative to there.
 
 import { busy, emptyState, errorBox, formatScore, formatTime, h, labelled, nextId, numberInput, numberOrNothing, scoreMeter } from "../components.js";
 

@@ -3,6 +3,7 @@
 //
 // The Find switch always says what the results are: a card's "More like this" and
 // "Near-duplicates" set it, and changing it runs the current query again in the other mode.
+// Served at ui/pages/<app>.js next to the shared modules, so imports are relative to there.
 
 import { busy, dropZone, formatCount, formatTime, h, labelled, nextId, numberInput, numberOrNothing, resultCard, resultGrid } from "../components.js";
 
@@ -13,7 +14,6 @@ const dimensions = (image) => `${image.width}×${image.height}`;
 export const data = {
   noun: "images",
   fileLabel: "Load images, or zips of images (folders become labels)",
-  field: "files",
   multiple: true,
   item: {
     card: (image, url) => ({

@@ -23,7 +23,7 @@ class Encoder(Protocol):
     dim: int
     metric: str
 
-    def encode(self, inputs: Sequence[Any]) -> np.ndarray: ...
+    def encode(self, inputs: Sequence[Any], /) -> np.ndarray | Sequence[Any]: ...
 
 
 def model_package(module: str, *, pip_name: str) -> ModuleType:

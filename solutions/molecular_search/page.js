@@ -1,5 +1,6 @@
 // Molecular search: paste a SMILES, get the most similar molecules by Tanimoto similarity,
 // or every molecule containing a substructure, drawn with the match highlighted.
+// Served at ui/pages/<app>.js next to the shared modules, so imports are relative to there.
 
 import { busy, formatCount, formatTime, h, nextId, resultCard, resultGrid } from "../components.js";
 

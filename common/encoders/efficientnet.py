@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from common.encoder import model_dir, model_package
+from common.encoders import model_dir, model_package
 from common.errors import MissingModel
 
 log = logging.getLogger(__name__)
@@ -158,14 +158,14 @@ class EfficientNetLite0Encoder:
                 features = self._run(pixels)
             vectors[start : start + len(pixels)] = features
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        return np.asarray(vectors / np.maximum(norms, 1e-12))
 
     def _run(self, pixels: np.ndarray) -> np.ndarray:
         """Pooled, unnormalised features of a preprocessed batch."""
         if self._session is not None:
-            return self._session.run(["features"], {"pixels": pixels})[0]
+            return np.asarray(self._session.run(["features"], {"pixels": pixels})[0])
         with self._torch.inference_mode():
-            return self._model(self._torch.from_numpy(pixels)).numpy()
+            return np.asarray(self._model(self._torch.from_numpy(pixels)).numpy())
 
     def _open_onnx(self) -> Any:
         """Load the cached ONNX model for these weights, exporting it first if it is missing."""
