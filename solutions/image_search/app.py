@@ -51,13 +51,8 @@ SOLUTION = Solution(
     description=DESCRIPTION,
     settings_model=ImageSettings,
     record=ImageRecord,
-    index=VectorIndex(
-        dim=EfficientNetLite0Encoder.dim,
-        metric="COSINE",
-        index_type="HNSW",
-        build_params={"M": 16, "efConstruction": 200},
-        search_params={"ef": 64},
-    ),
+    # Cosine HNSW, M=16, efConstruction=200, ef=64: the defaults.
+    index=VectorIndex(dim=EfficientNetLite0Encoder.dim),
     load_encoder=load_encoder,
     codec=image_codec,
     loader=LOADER,

@@ -41,13 +41,8 @@ SOLUTION = Solution(
     description=DESCRIPTION,
     settings_model=QASettings,
     record=QAPair,
-    index=VectorIndex(
-        dim=MiniLMEncoder.dim,
-        metric="COSINE",
-        index_type="HNSW",
-        build_params={"M": 16, "efConstruction": 200},
-        search_params={"ef": 64},
-    ),
+    # Cosine HNSW, M=16, efConstruction=200, ef=64: the defaults.
+    index=VectorIndex(dim=MiniLMEncoder.dim),
     load_encoder=lambda _settings: MiniLMEncoder(),
     codec=qa_codec,
     loader=LOADER,
