@@ -20,8 +20,9 @@ half shows whether it carries over. The threshold stays at 0.55 (see
 ``benchmarks/README.md``); the best threshold alone, and the best threshold and ratio
 together, on the tuning half are printed too. Each rule is then measured through the API:
 the old rule (threshold 0.55 alone), the best threshold alone, and the app's defaults.
-Last, a check on the shipped sample: the paraphrases and off-topic questions of
-``tests/data`` under each rule, and every stored question asked word for word.
+Last, a check on the shipped sample: the paraphrases and off-topic questions of the QA
+tests' data (``solutions/qa_chatbot/tests/data``) under each rule, and every stored
+question asked word for word.
 
 Numbers are measurements of this data set on this machine, not targets.
 """
@@ -52,7 +53,7 @@ from solutions.qa_chatbot.settings import QASettings
 DATA = Path(__file__).parent / "data"
 KB = DATA / "gardening_kb.csv"
 QUERIES = DATA / "gardening_queries.csv"
-TESTS_DATA = ROOT / "tests" / "data"
+TESTS_DATA = ROOT / "solutions" / "qa_chatbot" / "tests" / "data"
 KINDS = ("paraphrase", "removed", "off_topic")
 HALVES = ("tuning", "held-out")
 

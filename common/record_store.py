@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.types import TypeEngine
 
-from common import tables
+import common.tables as tables
 from common.errors import BackendUnavailable
 from common.names import check_name
 

@@ -16,7 +16,7 @@ and never answered.
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import BaseModel, Field, create_model
 from pydantic.fields import FieldInfo
@@ -24,6 +24,9 @@ from sqlalchemy.types import TypeEngine
 
 from common.record_store import RecordField
 from common.vector_store import ScalarKind
+
+if TYPE_CHECKING:
+    from common.collection import Match
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,15 @@ class Hit(BaseModel):
 
     id: str = Field(description="The item's id, derived from its content.")
     score: float
+
+    @classmethod
+    def of(cls, match: "Match", **extra: Any) -> Self:
+        """A search match as this model (``Hit`` and the app's record): its id, its score to
+        four places and the record's fields; ``extra`` sets the model's other fields."""
+        fields = {name: match.record[name] for name in cls.model_fields if name in match.record}
+        return cls.model_validate(
+            {**fields, "id": str(match.id), "score": round(match.score, 4), **extra}
+        )
 
 
 def column_of(info: FieldInfo) -> Column:

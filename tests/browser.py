@@ -20,6 +20,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.backends import reserve_ports
 
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless",
@@ -96,3 +98,11 @@ def watched_tab(browser: Browser, viewport: tuple[int, int] = (1280, 900)) -> It
         yield tab
     finally:
         context.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    """A full-page screenshot in test-artifacts/screenshots/, to look at after a run."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=path, full_page=True)
+    assert path.stat().st_size > 10_000, path

@@ -13,8 +13,8 @@ from sqlalchemy import create_engine, select
 from common.app import create_app
 from common.tables import jobs_table
 from solutions.qa_chatbot.settings import QASettings
+from solutions.qa_chatbot.tests.fixtures import generated_pairs, write_csv
 from tests.helpers import snapshot, wait_for_job
-from tests.test_qa_chatbot import generated_pairs, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = 200

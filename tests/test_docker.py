@@ -14,6 +14,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from sqlalchemy.engine import make_url
 
+from common.settings import Settings
 from solutions.image_search.settings import ImageSettings
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.qa_chatbot.settings import QASettings
@@ -32,6 +33,11 @@ STACKS = sorted((ROOT / "docker").glob("*/compose.yaml"))
 @pytest.mark.parametrize("compose_file", STACKS, ids=lambda p: p.parent.name)
 def test_compose_stack(compose_file: Path) -> None:
     assert len(STACKS) == len(SETTINGS)
+    check_stack(compose_file, SETTINGS[compose_file.parent.name])
+
+
+def check_stack(compose_file: Path, settings: type[Settings], root: Path = ROOT) -> None:
+    """The stack's services wait for each other, the app's settings and build are right."""
     compose = yaml.safe_load(compose_file.read_text())
     services = compose["services"]
     for name, service in services.items():
@@ -41,7 +47,7 @@ def test_compose_stack(compose_file: Path) -> None:
         assert "ipv4_address" not in str(service) and "networks" not in service, name
     app = services["app"]
     env = app["environment"]
-    settings_fields = set(SETTINGS[compose_file.parent.name].model_fields)
+    settings_fields = set(settings.model_fields)
     for key in env:
         assert key.startswith("SEARCH_") and key[7:].lower() in settings_fields, key
     milvus = urlsplit(env["SEARCH_MILVUS_URI"])
@@ -62,22 +68,29 @@ def test_compose_stack(compose_file: Path) -> None:
     build = app["build"]
     assert build["dockerfile"] == "docker/Dockerfile"
     assert build["args"]["APP"] == compose_file.parent.name
-    check_dockerfile(ROOT / build["dockerfile"], build["args"])
+    check_dockerfile(root / build["dockerfile"], build["args"], root)
 
 
-def check_dockerfile(dockerfile: Path, args: dict[str, str]) -> None:
+def group(project: dict[str, Any], extra: str) -> list[str]:
+    """The requirements of a dependency group, with the groups it names expanded."""
+    found = []
+    for requirement in project["optional-dependencies"][extra]:
+        own = re.fullmatch(re.escape(project["name"]) + r"\[(\w+)\]", requirement.split(";")[0])
+        found += group(project, own.group(1)) if own else [requirement]
+    return found
+
+
+def check_dockerfile(dockerfile: Path, args: dict[str, str], root: Path = ROOT) -> None:
     text = dockerfile.read_text()
     for sources in re.findall(r"^COPY (.+) \S+$", text, flags=re.MULTILINE):
         for source in sources.replace("${APP}", args["APP"]).split():
-            assert (ROOT / source).exists(), source
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
-    assert args["EXTRA"] in extras
-    needs_torch = any(r.startswith("torch") for r in extras[args["EXTRA"]])
+            assert (root / source).exists(), source
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert args["EXTRA"] in project["optional-dependencies"]
+    needs_torch = any(r.startswith("torch") for r in group(project, args["EXTRA"]))
     assert args["TORCH"] == ("cpu" if needs_torch else "none"), args
     assert "exec python -m solutions.${APP}" in text
-    assert (ROOT / "solutions" / args["APP"] / "__main__.py").exists()
+    assert (root / "solutions" / args["APP"] / "__main__.py").exists()
     assert "USER " in text  # not root
     # The front-end is served by every app alone, from outside site-packages.
     assert "COPY frontend ./frontend" in text and "SEARCH_FRONTEND_DIR=/app/frontend" in text
@@ -155,7 +168,8 @@ def test_build_context_is_only_what_the_image_copies() -> None:
         ".cache/milvus-server/x",
         ".git/HEAD",
         "data/x.db",
-        "tests/conftest.py",
+        "tests/fixtures.py",
+        "solutions/qa_chatbot/tests/fixtures.py",
         "common/__pycache__/app.cpython-311.pyc",
     ]:
         assert ignore.ignored(left_out), left_out
@@ -168,5 +182,9 @@ def test_build_context_is_only_what_the_image_copies() -> None:
                 assert files, source
                 sent += files
         assert not any("__pycache__" in f for f in sent)
-        in_repo = {p.relative_to(ROOT).as_posix() for p in (ROOT / "solutions" / app).rglob("*")}
+        in_repo = {
+            p.relative_to(ROOT).as_posix()
+            for p in (ROOT / "solutions" / app).rglob("*")
+            if "tests" not in p.relative_to(ROOT / "solutions" / app).parts
+        }
         assert {f for f in in_repo if "/data/" in f and (ROOT / f).is_file()} <= set(sent), app

@@ -31,12 +31,11 @@ from solutions import APPS
 from solutions.molecular_search.app import SOLUTION as MOLECULES
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.qa_chatbot.app import SAMPLE as QA_SAMPLE
-from tests.browser import chromium, serving, watched_tab
+from tests.browser import chromium, screenshot, serving, watched_tab
 from tests.helpers import use_embedded_storage, with_encoders
 from tests.imagery import encoded, photos
 
 ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 LOAD_TIMEOUT_MS = 180_000
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -89,13 +88,6 @@ def phone(browser: Browser, site: str) -> Iterator[Page]:
 def api(site: str, path: str) -> httpx.Response:
     """The stores as the API reports them, read beside the browser."""
     return httpx.get(site + path, timeout=30)
-
-
-def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=path, full_page=True)
-    assert path.stat().st_size > 10_000, path
 
 
 def choose_collection(page: Page, name: str) -> None:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from common.app import create_app
 from solutions.qa_chatbot.settings import QASettings
 from tests.backends import MilvusServer, MySQLBackend, provision_mysql
-from tests.conftest import ROOT
+from tests.fixtures import ROOT
 from tests.helpers import error_of
 
 

@@ -14,7 +14,7 @@ from common.media import MediaStore
 from common.names import check_name, physical_name
 from common.record_store import PENDING, RecordField, RecordStore
 from common.vector_store import VectorIndex, VectorStore
-from tests.conftest import Backend
+from tests.fixtures import Backend
 from tests.helpers import store_ids
 
 DIM = 16

@@ -17,13 +17,17 @@ TUTORIALS = [
     "solutions/molecular_search/README.md",
     "docker/README.md",
     "benchmarks/README.md",
+    "docs/your-own-app.md",  # builds a fifth app from its file blocks, tests it, serves it
 ]  # frontend/README.md has no commands to run
 
 
 @pytest.mark.parametrize("tutorial", TUTORIALS)
 def test_tutorial_shows_what_really_happens(tutorial: str) -> None:
     report = run_tutorial(ROOT / tutorial)
-    print(f"{tutorial}: {report.ran} blocks run, {len(report.skipped)} not run")
+    print(
+        f"{tutorial}: {report.written} files written, {report.ran} blocks run, "
+        f"{len(report.skipped)} not run"
+    )
     for line, reason in report.skipped:
         print(f"  line {line} not run: {reason}")
     assert report.ran or report.skipped, "no command block found"

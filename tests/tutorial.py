@@ -2,8 +2,8 @@
 
 A tutorial is a Markdown file. Each ```` ```bash ```` block is a command block; the first
 other fenced block after it (before the next command block or heading) is what it is shown
-to print. The runner works in a fresh folder that looks like the repository (its files are
-linked in, ``data/`` is new), starts the demo the way the tutorial says (``./scripts/demo``,
+to print. The runner works in a fresh copy of the repository (``data/`` is new, ``.venv``
+is the repository's), starts the demo the way the tutorial says (``./scripts/demo``,
 or before the first command that talks to it) on a free port, waits for the samples to load,
 then runs the blocks in order with ``bash`` and compares each shown output with the real one:
 
@@ -16,6 +16,12 @@ then runs the blocks in order with ``bash`` and compares each shown output with 
 * ``HTTP/1.1 …`` status lines exactly, the headers shown, then the body; Server-Sent Events
   event by event; other text line by line, ``…`` matching anything within a line. The lines
   shown for ``./scripts/demo`` must each appear in the server's log, in any order.
+
+A fenced block with ``title="path"`` in its info string is a file the reader writes: the
+runner writes it into the copy when it gets there (``after="line"``, or ``after='line'``
+for a line with double quotes: the block is added after that line of the file instead). It
+is never a command's output. A tutorial may not edit ``pyproject.toml`` before it starts the
+demo, which would re-install the ``.venv``.
 
 ``localhost:8000`` and ``127.0.0.1:8000`` in commands and outputs stand for the demo's real
 address. A command block preceded by ``<!-- not run: why -->`` is skipped, and counted with
@@ -31,6 +37,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,7 +61,9 @@ START_TIMEOUT = 600
 RETRY_SECONDS = 30
 COMMAND_TIMEOUT = 300
 
-_FENCE = re.compile(r"^```(\S*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+_FENCE = re.compile(r"^```(\S*)([^\n]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+_TITLE = re.compile(r'\btitle="([^"]+)"')
+_AFTER = re.compile(r"""\bafter=(?:"([^"]*)"|'([^']*)')""")
 _SKIP = re.compile(r"<!--\s*not run:\s*((?:(?!-->).)+?)\s*-->\s*$", re.DOTALL)
 _HEADING = re.compile(r"^#{1,6} ", re.MULTILINE)
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -69,42 +78,68 @@ _DEMO = "./scripts/demo"
 _ADDRESS = re.compile(r"(localhost|127\.0\.0\.1):" + SHOWN_PORT + r"\b")
 
 
+@dataclass(frozen=True)
+class FileBlock:
+    """A file the tutorial has the reader write: all of it, or lines added after a line."""
+
+    path: str
+    text: str
+    after: str | None = None
+
+
 @dataclass
 class Step:
-    """One command block and what the tutorial shows it printing (``None``: not shown)."""
+    """One command block and what the tutorial shows it printing (``None``: not shown), or
+    one file the reader writes (``file``)."""
 
     line: int
     command: str
     shown: str | None
     skip: str | None = None
+    file: FileBlock | None = None
 
 
 @dataclass
 class Report:
     path: Path
     ran: int = 0
+    written: int = 0
     skipped: list[tuple[int, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
+def _file_block(fence: re.Match[str]) -> FileBlock | None:
+    title = _TITLE.search(fence.group(2))
+    if title is None:
+        return None
+    after = _AFTER.search(fence.group(2))
+    return FileBlock(title.group(1), fence.group(3), after and (after.group(1) or after.group(2)))
+
+
 def steps(markdown: str) -> list[Step]:
+    """The command blocks and file blocks of a tutorial, in order (see the module docstring)."""
     found: list[Step] = []
     fences = list(_FENCE.finditer(markdown))
     for index, fence in enumerate(fences):
+        line = markdown.count("\n", 0, fence.start()) + 1
+        file = _file_block(fence)
+        if file is not None:
+            found.append(Step(line=line, command="", shown=None, file=file))
+            continue
         if fence.group(1) != "bash":
             continue
         before = markdown[: fence.start()].rstrip()
         skip = _SKIP.search(before[-500:])
         shown = None
-        if index + 1 < len(fences) and fences[index + 1].group(1) != "bash":
-            following = fences[index + 1]
+        following = fences[index + 1] if index + 1 < len(fences) else None
+        if following and following.group(1) != "bash" and _file_block(following) is None:
             between = markdown[fence.end() : following.start()]
             if not _HEADING.search(between) and not _SKIP.search(between):
-                shown = following.group(2)
+                shown = following.group(3)
         found.append(
             Step(
-                line=markdown.count("\n", 0, fence.start()) + 1,
-                command=fence.group(2),
+                line=line,
+                command=fence.group(3),
                 shown=shown,
                 skip=skip.group(1) if skip else None,
             )
@@ -335,6 +370,9 @@ class Demo:
         return f"http://127.0.0.1:{self.port}/"
 
     def start(self) -> None:
+        if (self.workdir / "pyproject.toml").read_bytes() != (ROOT / "pyproject.toml").read_bytes():
+            # scripts/install would re-install the repository's .venv from this copy.
+            raise AssertionError("the tutorial edits pyproject.toml before it starts the demo")
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 ["bash", "-c", _DEMO],
@@ -387,14 +425,42 @@ def reader_env(port: str) -> dict[str, str]:
 
 @contextmanager
 def repository_copy() -> Iterator[Path]:
-    """A fresh folder whose entries link to the repository's, with no ``data/`` yet."""
+    """A fresh copy of the repository's files (those git tracks or would), with no ``data/``
+    yet; ``.venv`` and ``.cache`` (installed packages, server binaries) link to the real ones.
+    What a tutorial writes stays in the copy."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     with tempfile.TemporaryDirectory(prefix="tutorial-") as parent:
         workdir = Path(parent) / "repo"
-        workdir.mkdir()
-        for entry in ROOT.iterdir():
-            if entry.name not in {"data", ".git", "test-artifacts"}:
-                (workdir / entry.name).symlink_to(entry)
+        for name in filter(None, listed.split("\0")):
+            if (ROOT / name).is_file():
+                (workdir / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, workdir / name)
+        for linked in (".venv", ".cache"):
+            (ROOT / linked).mkdir(exist_ok=True)
+            (workdir / linked).symlink_to(ROOT / linked)
         yield workdir
+
+
+def write_file(workdir: Path, block: FileBlock) -> list[str]:
+    """Write a file block into ``workdir`` as the reader would; what went wrong, if anything."""
+    if Path(block.path).is_absolute() or ".." in Path(block.path).parts:
+        return [f"{block.path}: not a path inside the repository"]
+    target = workdir / block.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = block.text
+    if block.after is not None:
+        lines = target.read_text().splitlines(keepends=True) if target.exists() else []
+        where = [i for i, line in enumerate(lines) if line.rstrip("\n") == block.after]
+        if not where:
+            return [f"{block.path}: no line {block.after!r} to add after"]
+        text = "".join(lines[: where[0] + 1]) + block.text + "".join(lines[where[0] + 1 :])
+    target.write_text(text)
+    return []
 
 
 # curl options that only read: a block made of nothing else can be sent again.
@@ -433,6 +499,11 @@ def run_tutorial(path: Path, *, show: bool = False) -> Report:
         demo = Demo(workdir)
         try:
             for step in steps(markdown):
+                if step.file is not None:
+                    where = f"{path.relative_to(ROOT)}:{step.line}"
+                    report.written += 1
+                    report.problems += [f"{where}: {p}" for p in write_file(workdir, step.file)]
+                    continue
                 if step.skip is not None:
                     report.skipped.append((step.line, step.skip))
                     continue

@@ -4,18 +4,18 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from common.api import (
+from common import (
+    Solution,
+    VectorIndex,
     collections_router,
+    create_app,
     health_router,
     items_router,
     jobs_router,
     loads_router,
     media_router,
 )
-from common.app import create_app
 from common.encoders.efficientnet import EfficientNetLite0Encoder
-from common.solution import Solution
-from common.vector_store import VectorIndex
 from solutions.image_search import routes
 from solutions.image_search.items import ImageRecord, image_codec
 from solutions.image_search.settings import ImageSettings

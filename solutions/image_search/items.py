@@ -9,10 +9,7 @@ from PIL import Image
 from pydantic import ConfigDict
 from sqlalchemy import Integer, String
 
-from common.collection import Collection
-from common.encoders import Encoder
-from common.loading import ItemCodec
-from common.records import Column, Record
+from common import Collection, Column, Encoder, ItemCodec, Record
 from solutions.image_search.images import content_key, decode_image, thumbnail_jpeg
 
 # Pictures are reduced to this shorter side before encoding (the encoder itself works at

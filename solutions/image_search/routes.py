@@ -6,12 +6,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.api import AddItem, MediaKind
-from common.collection import Collection, Match
-from common.context import AppEncoder, ExistingCollection, ItemId
-from common.errors import InvalidInput, UnsupportedMediaType
-from common.http import ErrorResponse, Responses, url_for
-from common.records import Hit
+from common import (
+    AddItem,
+    AppEncoder,
+    Collection,
+    ErrorResponse,
+    ExistingCollection,
+    Hit,
+    InvalidInput,
+    ItemId,
+    Match,
+    MediaKind,
+    Responses,
+    UnsupportedMediaType,
+    url_for,
+)
 from solutions.image_search.images import ImageRejected, NotAnImage
 from solutions.image_search.items import MAX_LABEL, MEDIA_TYPES, ImageFile, ImageRecord, read_image
 from solutions.image_search.settings import Config, ImageSettings
@@ -91,13 +100,7 @@ def _hits(request: Request, collection: Collection, matches: list[Match]) -> lis
         return url_for(request, f"get_{kind}", name=collection.name, item_id=str(item_id))
 
     return [
-        ImageHit(
-            **ImageRecord.model_validate(m.record).model_dump(),
-            id=str(m.id),
-            score=round(m.score, 4),
-            thumbnail_url=url(m.id, "thumbnail"),
-            original_url=url(m.id, "original"),
-        )
+        ImageHit.of(m, thumbnail_url=url(m.id, "thumbnail"), original_url=url(m.id, "original"))
         for m in matches
     ]
 

@@ -10,10 +10,8 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, Field
 
+from common import InvalidInput, Loader, Parsed
 from common.archives import check_zip, zip_member_count, zip_members
-from common.errors import InvalidInput
-from common.loading import Parsed
-from common.solution import Loader
 from common.sources import files_below, unreadable
 from solutions.image_search.images import ImageRejected
 from solutions.image_search.items import MAX_LABEL, ImageFile, read_image

@@ -1,6 +1,6 @@
 """Run the molecular similarity search alone: ``python -m solutions.molecular_search``."""
 
-from common.app import serve
+from common import serve
 from solutions.molecular_search.app import SOLUTION
 
 if __name__ == "__main__":

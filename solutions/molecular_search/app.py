@@ -4,9 +4,16 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from common.api import collections_router, health_router, items_router, jobs_router, loads_router
-from common.app import create_app
-from common.solution import Solution, file_loader
+from common import (
+    Solution,
+    collections_router,
+    create_app,
+    file_loader,
+    health_router,
+    items_router,
+    jobs_router,
+    loads_router,
+)
 from solutions.molecular_search import routes
 from solutions.molecular_search.items import (
     Fingerprinter,

@@ -15,11 +15,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import LargeBinary, String, Text
 
-from common.collection import Collection
-from common.errors import UnsupportedFeature
-from common.loading import ItemCodec
-from common.records import Column, Record
-from common.vector_store import Capabilities, VectorIndex
+from common import (
+    Capabilities,
+    Collection,
+    Column,
+    ItemCodec,
+    Record,
+    UnsupportedFeature,
+    VectorIndex,
+)
 from solutions.molecular_search.chem import (
     DEFAULT_SPEC,
     FingerprintSpec,

@@ -11,11 +11,17 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from rdkit import Chem
 
-from common.api import AddItem
-from common.collection import Collection
-from common.context import Context, ExistingCollection, ItemId
-from common.errors import InvalidInput
-from common.http import ErrorResponse, Responses, url_for
+from common import (
+    AddItem,
+    Collection,
+    Context,
+    ErrorResponse,
+    ExistingCollection,
+    InvalidInput,
+    ItemId,
+    Responses,
+    url_for,
+)
 from solutions.molecular_search import chem
 from solutions.molecular_search.items import (
     MAX_NAME,

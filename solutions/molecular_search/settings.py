@@ -5,8 +5,7 @@ from typing import Annotated
 from fastapi import Depends
 from pydantic import Field
 
-from common.context import get_settings
-from common.settings import Settings
+from common import Settings, get_settings
 
 
 class MoleculeSettings(Settings):

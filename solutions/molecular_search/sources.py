@@ -12,8 +12,7 @@ from pathlib import Path
 
 from rdkit import Chem
 
-from common.errors import InvalidInput
-from common.loading import Parsed
+from common import InvalidInput, Parsed
 from common.parsers import NOT_UTF8, csv_columns, csv_rows, file_head, first_line, read_text
 from solutions.molecular_search.chem import (
     MAX_TEXT_LENGTH,

@@ -1,6 +1,6 @@
 """Run the QA chatbot alone: ``python -m solutions.qa_chatbot``."""
 
-from common.app import serve
+from common import serve
 from solutions.qa_chatbot.app import SOLUTION
 
 if __name__ == "__main__":

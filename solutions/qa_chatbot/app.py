@@ -4,13 +4,21 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from common.api import collections_router, health_router, items_router, jobs_router, loads_router
-from common.api.items import AddItem
-from common.app import create_app
+from common import (
+    AddItem,
+    CsvParser,
+    JsonLinesParser,
+    Solution,
+    VectorIndex,
+    collections_router,
+    create_app,
+    file_loader,
+    health_router,
+    items_router,
+    jobs_router,
+    loads_router,
+)
 from common.encoders.minilm import MiniLMEncoder
-from common.parsers import CsvParser, JsonLinesParser
-from common.solution import Solution, file_loader
-from common.vector_store import VectorIndex
 from solutions.qa_chatbot import routes
 from solutions.qa_chatbot.items import QAPair, qa_codec
 from solutions.qa_chatbot.settings import QASettings

@@ -7,10 +7,7 @@ import numpy as np
 from pydantic import ConfigDict, Field, StringConstraints
 from sqlalchemy import Text
 
-from common.collection import Collection
-from common.encoders import Encoder
-from common.loading import ItemCodec
-from common.records import Column, Record
+from common import Collection, Column, Encoder, ItemCodec, Record
 
 MAX_QUESTION = 1000
 MAX_ANSWER = 10_000

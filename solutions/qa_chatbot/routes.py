@@ -8,9 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.context import AppEncoder, ExistingCollection
-from common.http import ErrorResponse, json_example
-from common.records import Hit
+from common import AppEncoder, ErrorResponse, ExistingCollection, Hit, json_example
 from solutions.qa_chatbot.items import QAPair, Question
 from solutions.qa_chatbot.settings import Config
 
@@ -205,15 +203,7 @@ def ask(
     vectors = encoder.encode([request.question])
     matches = collection.search(vectors, max(request.top_k, CANDIDATES))[0]
     # Decide on the rounded scores the response shows, so that they explain the decision.
-    candidates = [
-        SimilarQuestion(
-            id=str(m.id),
-            question=m.record["question"],
-            answer=m.record["answer"],
-            score=round(m.score, 4),
-        )
-        for m in matches
-    ]
+    candidates = [SimilarQuestion.of(m) for m in matches]
     reason, competitor = decide(candidates[:CANDIDATES], rule)
     best = candidates[0] if candidates else None
     answered = best if reason == "answered" else None

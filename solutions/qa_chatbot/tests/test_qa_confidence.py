@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from solutions.qa_chatbot.app import create_app
 from solutions.qa_chatbot.settings import QASettings
-from tests.conftest import Backend, make_settings
+from tests.fixtures import Backend, make_settings
 from tests.helpers import error_of
 
 FRONT = "How do I replace the front brake pads on my bike?"
@@ -162,7 +162,7 @@ def test_a_max_ratio_out_of_range_is_422(qa: TestClient) -> None:
 def test_the_settings_set_the_default_rule(
     qa_solution: Any, backend: Backend, tmp_path: Path
 ) -> None:
-    settings = make_settings(backend, tmp_path, qa_min_score=0.3, qa_max_ratio=1.0)
+    settings = make_settings(backend, tmp_path, QASettings, qa_min_score=0.3, qa_max_ratio=1.0)
     with TestClient(create_app(qa_solution, settings)) as client:
         store(client, "bike", BIKE)
         body = ask(client, "bike", AMBIGUOUS)

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from solutions.qa_chatbot.app import SAMPLE
+from solutions.qa_chatbot.tests.fixtures import generated_pairs, write_csv
 from tests.helpers import assert_documented, error_of, snapshot, sse_events, wait_for_job
 
 DATA = Path(__file__).parent / "data"
@@ -69,57 +70,6 @@ def test_sample_loads_as_a_job_and_paraphrases_find_their_answers(qa: TestClient
     assert again["added"] == 0 and again["duplicates"] == len(pairs)
     assert qa.get("/collections/faq").json()["count"] == len(pairs)
     snapshot(qa)  # both stores hold the same ids, no duplicates in Milvus
-
-
-def generated_pairs(count: int, seed: int) -> list[tuple[str, str]]:
-    """Questions made of random words: nothing about them is in the sample data."""
-    rng = random.Random(seed)
-    words = [
-        "amber",
-        "basalt",
-        "cobalt",
-        "dune",
-        "ember",
-        "fjord",
-        "glacier",
-        "harbor",
-        "iris",
-        "juniper",
-        "kelp",
-        "lagoon",
-        "meadow",
-        "nectar",
-        "orchid",
-        "prairie",
-        "quartz",
-        "reef",
-        "saffron",
-        "tundra",
-        "umber",
-        "violet",
-        "willow",
-        "yarrow",
-    ]
-    verbs = ["paint", "measure", "protect", "map", "photograph", "restore", "survey", "plant"]
-    pairs = {}
-    while len(pairs) < count:
-        a, b = rng.sample(words, 2)
-        question = f"How do volunteers {rng.choice(verbs)} the {a} {b} near {rng.choice(words)}?"
-        pairs[question] = f"answer {len(pairs)}: {rng.random():.6f}"
-    return list(pairs.items())
-
-
-def write_csv(
-    path: Path,
-    rows: list[tuple[str, str]],
-    header: tuple[str, ...] = ("question", "answer"),
-    encoding: str = "utf-8",
-) -> Path:
-    with path.open("w", encoding=encoding, newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def test_generated_pairs_load_from_a_data_root_and_exact_questions_match(

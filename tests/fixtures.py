@@ -1,0 +1,98 @@
+"""Fixtures every app's tests share: each backend-dependent test runs twice, on Milvus Lite +
+SQLite ("lite") and on a real Milvus server + a real MySQL-protocol server ("server"),
+provisioned here, and the shared encoders are loaded once per session.
+
+The root ``conftest.py`` loads this module and each app's ``tests/fixtures.py``.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy import MetaData, create_engine
+
+from common.encoders.efficientnet import EfficientNetLite0Encoder
+from common.encoders.minilm import MiniLMEncoder
+from common.settings import Settings
+from tests.backends import MilvusServer, MySQLBackend, provision_mysql
+from tests.helpers import drop_milvus_collections
+
+ROOT = Path(__file__).resolve().parents[1]
+S = TypeVar("S", bound=Settings)
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    milvus_uri: str
+    sql_url: str
+
+
+@pytest.fixture(scope="session")
+def milvus_server() -> Iterator[MilvusServer]:
+    with MilvusServer(ROOT / ".cache" / "milvus-server") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mysql_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MySQLBackend]:
+    backend = provision_mysql(tmp_path_factory.mktemp("mysql"))
+    yield backend
+    backend.close()
+
+
+def _wipe_server_backends(milvus_uri: str, sql_url: str) -> None:
+    """Start each server test from empty stores."""
+    drop_milvus_collections(milvus_uri)
+    engine = create_engine(sql_url)
+    metadata = MetaData()
+    metadata.reflect(engine)
+    metadata.drop_all(engine)
+    engine.dispose()
+
+
+def provide_backend(name: str, request: pytest.FixtureRequest, workdir: Path) -> Backend:
+    """Empty stores of the pair ``name``: files in ``workdir`` for "lite", the shared servers
+    (wiped) for "server"."""
+    if name == "lite":
+        return Backend("lite", str(workdir / "milvus.db"), f"sqlite:///{workdir / 'records.db'}")
+    server: MilvusServer = request.getfixturevalue("milvus_server")
+    mysql: MySQLBackend = request.getfixturevalue("mysql_backend")
+    _wipe_server_backends(server.uri, mysql.url)
+    return Backend("server", server.uri, mysql.url)
+
+
+def make_settings(backend: Backend, workdir: Path, model: type[S], **extra: Any) -> S:
+    """An app's settings on ``backend``, with its folders in ``workdir`` and no sample preload."""
+    root = workdir / "imports"
+    root.mkdir(exist_ok=True)
+    values: dict[str, Any] = {
+        "milvus_uri": backend.milvus_uri,
+        "sql_url": backend.sql_url,
+        "upload_dir": workdir / "uploads",
+        "media_dir": workdir / "media",
+        "data_roots": [root],
+        "max_upload_bytes": 2 * 1024 * 1024,
+        "load_sample_data": False,
+    }
+    return model(**{**values, **extra})
+
+
+@pytest.fixture(params=["lite", "server"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """Each test that takes this runs once per backend pair."""
+    return provide_backend(request.param, request, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> MiniLMEncoder:
+    """The shared text encoder, loaded once for the whole session."""
+    return MiniLMEncoder()
+
+
+@pytest.fixture(scope="session")
+def efficientnet(tmp_path_factory: pytest.TempPathFactory) -> EfficientNetLite0Encoder:
+    """The shared image encoder (ONNX Runtime), exported once for the whole session."""
+    return EfficientNetLite0Encoder(cache_dir=tmp_path_factory.mktemp("models"))
