@@ -15,14 +15,13 @@ from common import (
     loads_router,
 )
 from solutions.molecular_search import routes
-from solutions.molecular_search.items import (
+from solutions.molecular_search.fingerprints import (
     Fingerprinter,
     FingerprintOptions,
-    MoleculeRecord,
     fingerprint_index,
-    molecule_codec,
     search_mode,
 )
+from solutions.molecular_search.items import MoleculeRecord, molecule_codec
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.molecular_search.sources import MoleculeSource
 

@@ -1,40 +1,23 @@
 """A molecule as stored: canonical SMILES, names, and its two fingerprints.
 
-Morgan bits drive similarity (Milvus's vector); pattern bits, kept in SQL, screen
-substructure queries. The content key is the canonical SMILES, so the same structure
-written two ways is loaded once.
-
-Each collection chooses its fingerprint (radius, bits) and, on a Milvus server, its index
-when it is created (``FingerprintOptions``); a load that creates one uses the defaults.
+Morgan bits drive similarity (Milvus's vector, see ``fingerprints.py``); pattern bits, kept
+in SQL, screen substructure queries. The content key is the canonical SMILES, so the same
+structure written two ways is loaded once.
 """
 
-from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 from sqlalchemy import LargeBinary, String, Text
 
-from common import (
-    Capabilities,
-    Collection,
-    Column,
-    ItemCodec,
-    Record,
-    UnsupportedFeature,
-    VectorIndex,
-)
-from solutions.molecular_search.chem import (
-    DEFAULT_SPEC,
-    FingerprintSpec,
-    as_float,
-    morgan_bits,
-    pattern_bits,
-)
+from common import Collection, Column, ItemCodec, Record
+from solutions.molecular_search.chem import morgan_bits, pattern_bits
+from solutions.molecular_search.fingerprints import MAX_BITS, Fingerprinter, options_of
 from solutions.molecular_search.sources import MoleculeRow
 
 PATTERN_BITS = 2048
-MAX_BITS = 8192
 MAX_NAME = 300
 MAX_SOURCE_ID = 200
 
@@ -62,102 +45,6 @@ class MoleculeRecord(Molecule):
 
     morgan: Annotated[bytes, Column(LargeBinary(MAX_BITS // 8), shown=False)]
     pattern: Annotated[bytes, Column(LargeBinary(PATTERN_BITS // 8), shown=False)]
-
-
-class FingerprintOptions(BaseModel):
-    """What a molecule collection is built with; chosen once, when it is created."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"radius": 2, "bits": 2048, "index": "BIN_FLAT"}]},
-    )
-
-    radius: int = Field(2, ge=1, le=4, description="Morgan radius: 2 is ECFP4, 3 is ECFP6.")
-    bits: int = Field(2048, ge=64, le=MAX_BITS, multiple_of=8, description="Fingerprint length.")
-    index: Literal["BIN_FLAT", "BIN_IVF_FLAT"] = Field(
-        "BIN_FLAT",
-        description="Milvus server only. BIN_FLAT compares every fingerprint (exact); "
-        "BIN_IVF_FLAT clusters them and searches the `nprobe` nearest clusters (faster on "
-        "large collections, approximate). Milvus Lite has no binary vectors: it refuses "
-        "BIN_IVF_FLAT and searches with its exact-re-ranked fallback.",
-    )
-    nlist: int = Field(1024, ge=1, le=65536, description="BIN_IVF_FLAT: number of clusters.")
-    nprobe: int = Field(
-        64, ge=1, le=65536, description="BIN_IVF_FLAT: clusters searched per query."
-    )
-
-    @model_validator(mode="after")
-    def _probe_at_most_every_cluster(self) -> "FingerprintOptions":
-        if self.nprobe > self.nlist:
-            raise ValueError(f"nprobe ({self.nprobe}) cannot exceed nlist ({self.nlist})")
-        return self
-
-    @property
-    def fingerprint(self) -> FingerprintSpec:
-        return FingerprintSpec(radius=self.radius, bits=self.bits)
-
-
-def options_of(collection: Collection) -> FingerprintOptions:
-    return FingerprintOptions.model_validate(collection.options)
-
-
-class Fingerprinter:
-    """The app's encoder: Morgan fingerprints, packed (server) or as 0/1 floats (Milvus Lite)."""
-
-    name = "Morgan fingerprint"
-    metric = "Tanimoto"
-    dim = FingerprintOptions().bits  # of the default collection; each may choose its own
-
-    def encode(
-        self,
-        rows: Sequence[MoleculeRow],
-        spec: FingerprintSpec = DEFAULT_SPEC,
-        *,
-        binary: bool = True,
-    ) -> np.ndarray | Sequence[Any]:
-        bits = [morgan_bits(row.mol, spec) for row in rows]
-        return bits if binary else np.stack([as_float(b) for b in bits])
-
-
-def fingerprint_index(options: Mapping[str, Any], capabilities: Capabilities) -> VectorIndex:
-    """Binary vectors with JACCARD (exact Tanimoto) on a server; 0/1 floats for Lite."""
-    chosen = FingerprintOptions.model_validate(options)
-    fingerprint = chosen.fingerprint
-    if capabilities.binary_vectors:
-        ivf = chosen.index == "BIN_IVF_FLAT"
-        return VectorIndex(
-            dim=fingerprint.bits,
-            kind="binary",
-            metric="JACCARD",
-            index_type=chosen.index,
-            build_params={"nlist": chosen.nlist} if ivf else {},
-            search_params={"nprobe": chosen.nprobe} if ivf else {},
-        )
-    if chosen.index != "BIN_FLAT":
-        raise UnsupportedFeature(
-            f"{chosen.index} needs a Milvus server; Milvus Lite has no binary vectors and "
-            "searches molecules with its exact-re-ranked fallback (leave index as BIN_FLAT)"
-        )
-    return VectorIndex(
-        dim=fingerprint.bits,
-        kind="float",
-        metric="COSINE",
-        index_type="FLAT",
-        build_params={},
-        search_params={},
-    )
-
-
-def search_mode(capabilities: Capabilities) -> str:
-    if capabilities.binary_vectors:
-        return (
-            "exact: BINARY_VECTOR fingerprints searched with JACCARD on the server "
-            "(BIN_FLAT; BIN_IVF_FLAT where a collection chose it)"
-        )
-    return (
-        "fallback (Milvus Lite has no binary vectors): a larger pool of candidates by cosine "
-        "over float fingerprints, re-ranked by exact Tanimoto"
-    )
 
 
 def molecule_codec(encoder: Any, collection: Collection) -> ItemCodec[MoleculeRow]:

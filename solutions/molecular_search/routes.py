@@ -1,11 +1,8 @@
 """The molecular app's own routes: add, similarity, substructure, depictions, validation."""
 
-import threading
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,14 +20,9 @@ from common import (
     url_for,
 )
 from solutions.molecular_search import chem
-from solutions.molecular_search.items import (
-    MAX_NAME,
-    MAX_SOURCE_ID,
-    PATTERN_BITS,
-    Molecule,
-    molecule_codec,
-    options_of,
-)
+from solutions.molecular_search.fingerprints import options_of
+from solutions.molecular_search.items import MAX_NAME, MAX_SOURCE_ID, Molecule, molecule_codec
+from solutions.molecular_search.screen import substructures
 from solutions.molecular_search.settings import Config, MoleculeSettings
 from solutions.molecular_search.sources import MoleculeRow
 
@@ -279,74 +271,6 @@ def _similar(
     ]
 
 
-@dataclass
-class _Screened:
-    collection: Collection  # this very object: a dropped and re-created one is another
-    version: int
-    ids: np.ndarray
-    patterns: list[bytes]
-    smiles: list[str]
-    mols: dict[int, Chem.Mol]  # parsed on first use, kept for later queries
-
-
-class _Screen:
-    """What the substructure screen needs of a collection, kept until the collection changes."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, _Screened] = {}
-        self._lock = threading.Lock()
-
-    def get(self, collection: Collection) -> _Screened:
-        with self._lock:
-            cached = self._cache.get(collection.physical)
-            fresh = (
-                cached is not None
-                and cached.collection is collection
-                and cached.version == collection.version
-            )
-            if cached is None or not fresh:
-                rows = collection.scan(["pattern", "smiles"])
-                cached = _Screened(
-                    collection=collection,
-                    version=collection.version,
-                    ids=np.array([r[0] for r in rows], dtype=np.int64),
-                    patterns=[bytes(r[1]) for r in rows],
-                    smiles=[r[2] for r in rows],
-                    mols={},
-                )
-                self._cache[collection.physical] = cached
-            return cached
-
-    @staticmethod
-    def mol(screened: _Screened, index: int) -> Chem.Mol | None:
-        mol = screened.mols.get(index)
-        if mol is None:
-            mol = screened.mols[index] = Chem.MolFromSmiles(screened.smiles[index])
-        return mol
-
-
-SCREENS = _Screen()
-
-
-def _substructures(
-    query: Chem.Mol, collection: Collection, limit: int
-) -> tuple[int, list[tuple[int, tuple[int, ...]]], bool]:
-    """How many passed the screen; the verified matches (id, atoms); whether ``limit`` cut."""
-    screened = SCREENS.get(collection)
-    if not len(screened.ids):
-        return 0, [], False
-    wanted = chem.pattern_bits(query, PATTERN_BITS)
-    passed = np.flatnonzero(chem.screen(wanted, screened.patterns))
-    found: list[tuple[int, tuple[int, ...]]] = []
-    for index in passed:
-        mol = SCREENS.mol(screened, int(index))
-        if mol is not None and chem.has_substructure(mol, query):
-            found.append((int(screened.ids[index]), chem.substructure_atoms(mol, query)))
-            if len(found) >= limit:
-                return len(passed), found, True
-    return len(passed), found, False
-
-
 @router.post(
     "/collections/{name}/substructure",
     responses={**UNKNOWN, **INVALID},
@@ -359,7 +283,7 @@ def substructure(
 
     Pattern fingerprints screen the collection, then RDKit verifies each candidate.
     """
-    screened, found, truncated = _substructures(
+    screened, found, truncated = substructures(
         _parse(body.query, body.syntax), collection, body.limit
     )
     records = collection.records([i for i, _ in found])
