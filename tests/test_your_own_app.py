@@ -38,7 +38,8 @@ def built() -> Iterator[Path]:
             if step.file is not None:
                 assert write_file(workdir, step.file) == [], step.line
             elif step.skip is None and "> docker/recipes/compose.yaml" in step.command:
-                subprocess.run(["bash", "-euo", "pipefail", "-c", step.command], cwd=workdir)
+                command = ["bash", "-euo", "pipefail", "-c", step.command]
+                subprocess.run(command, cwd=workdir, check=True)
         assert (workdir / "docker" / "recipes" / "compose.yaml").is_file()
         yield workdir
 
