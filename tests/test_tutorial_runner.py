@@ -3,9 +3,11 @@
 If these rules were loose, ``tests/test_tutorials.py`` would pass on tutorials that drifted.
 """
 
+from pathlib import Path
+
 import pytest
 
-from tests.tutorial import Ids, _only_gets, compare_output, steps
+from tests.tutorial import FileBlock, Ids, _only_gets, compare_output, steps, write_file
 
 JOB = "f45e2a2005054d478a134714dbcb461b"
 OTHER_JOB = "9a434de4a9984a79a98f9434eca127b0"
@@ -102,3 +104,44 @@ def test_only_plain_reads_are_sent_again() -> None:
     assert not _only_gets("curl -s localhost:8000/x -F file=@a.csv")
     assert not _only_gets("curl -s localhost:8000/x \\\n     -d '{}'")
     assert not _only_gets("cat > office.csv <<'EOF'\nquestion,answer\nEOF")
+
+
+GUIDE = """Write it:
+
+```python title="pkg/app.py"
+print("hi")
+```
+
+```bash
+python pkg/app.py
+```
+
+```text title="pkg/list.py" after='    "a",'
+    "b",
+```
+
+```
+hi
+```
+"""
+
+
+def test_file_blocks_are_written_in_order_and_are_never_an_output(tmp_path: Path) -> None:
+    found = steps(GUIDE)
+    assert [s.file.path if s.file else s.command.strip() for s in found] == [
+        "pkg/app.py",
+        "python pkg/app.py",
+        "pkg/list.py",
+    ]
+    assert found[0].file and found[2].file
+    assert found[1].shown is None  # the next block is a file to write, not what it prints
+    assert found[2].file == FileBlock("pkg/list.py", '    "b",\n', '    "a",')
+    assert write_file(tmp_path, found[0].file) == []
+    assert (tmp_path / "pkg" / "app.py").read_text() == 'print("hi")\n'
+    (tmp_path / "pkg" / "list.py").write_text('X = (\n    "a",\n)\n')
+    assert write_file(tmp_path, found[2].file) == []
+    assert (tmp_path / "pkg" / "list.py").read_text() == 'X = (\n    "a",\n    "b",\n)\n'
+    missing = FileBlock("pkg/list.py", "z\n", after="no such line")
+    assert write_file(tmp_path, missing) == ["pkg/list.py: no line 'no such line' to add after"]
+    assert write_file(tmp_path, FileBlock("../out.py", "")) != []
+    assert not (tmp_path.parent / "out.py").exists()
