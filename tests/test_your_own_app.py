@@ -7,8 +7,6 @@ cannot: the page in a real browser and that the stack would build.
 """
 
 import subprocess
-import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from importlib.metadata import distribution
@@ -20,14 +18,12 @@ from packaging.requirements import Requirement
 from playwright.sync_api import expect
 
 from common.settings import Settings
-from tests.backends import reserve_ports
 from tests.browser import chromium, screenshot, watched_tab
 from tests.compose import load_raw
 from tests.test_docker import check_stack, schema_errors
-from tests.tutorial import ROOT, reader_env, repository_copy, steps, write_file
+from tests.tutorial import ROOT, Demo, repository_copy, steps, write_file
 
 GUIDE = ROOT / "docs" / "your-own-app.md"
-START_TIMEOUT = 300
 
 
 @pytest.fixture(scope="module")
@@ -48,32 +44,14 @@ def built() -> Iterator[Path]:
 def site(built: Path) -> Iterator[str]:
     """The launcher of the copy (every app, the recipe search among them) on a free port,
     fresh data, its samples loaded."""
-    port = reserve_ports(1)[0]
-    env = reader_env(str(port))
-    log = (built.parent / "launcher.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "solutions"], cwd=built, env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}/"
+    launcher = Demo(built, command=".venv/bin/python -m solutions")
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _samples_loaded(url):
-            logged = (built.parent / "launcher.log").read_text(errors="replace")[-3000:]
-            assert server.poll() is None and time.monotonic() < deadline, logged
-            time.sleep(0.5)
-        yield url
+        launcher.start()
+        jobs = httpx.get(launcher.url + "recipes/jobs", timeout=5).json()
+        assert jobs and all(job["status"] == "succeeded" for job in jobs), jobs
+        yield launcher.url
     finally:
-        server.terminate()
-        server.wait(timeout=60)
-        log.close()
-
-
-def _samples_loaded(url: str) -> bool:
-    try:
-        jobs = httpx.get(url + "recipes/jobs", timeout=5).json()
-    except httpx.HTTPError:
-        return False
-    return bool(jobs) and all(job["status"] == "succeeded" for job in jobs)
+        launcher.stop()
 
 
 def test_the_page_shows_in_the_menu_and_finds_recipes(site: str) -> None:
