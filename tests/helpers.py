@@ -5,7 +5,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +13,10 @@ from pymilvus import MilvusClient
 
 from common.collection import Collection
 from common.encoders import Encoder
+from common.settings import Settings
 from common.solution import Solution
+
+S = TypeVar("S", bound=Settings)
 
 
 def use_embedded_storage(
@@ -30,15 +33,17 @@ def use_embedded_storage(
         monkeypatch.setenv(name, value)
 
 
+def with_encoder(solution: Solution[S], encoder: Encoder) -> Solution[S]:
+    """The app, using an encoder loaded once (a session fixture) rather than its own."""
+    return dataclasses.replace(solution, load_encoder=lambda _settings: encoder)
+
+
 def with_encoders(
     solutions: Iterable[Solution[Any]], encoders: Mapping[str, Encoder]
 ) -> list[Solution[Any]]:
     """The apps, using the session's encoders (by namespace) rather than loading a copy each."""
     return [
-        dataclasses.replace(s, load_encoder=lambda _settings, e=encoders[s.namespace]: e)
-        if s.namespace in encoders
-        else s
-        for s in solutions
+        with_encoder(s, encoders[s.namespace]) if s.namespace in encoders else s for s in solutions
     ]
 
 

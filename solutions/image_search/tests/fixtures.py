@@ -1,6 +1,5 @@
 """Image search's test fixtures: one app per module and backend pair, on the session's encoder."""
 
-import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +10,7 @@ from common.encoders.efficientnet import EfficientNetLite0Encoder
 from solutions.image_search.app import SOLUTION
 from solutions.image_search.settings import ImageSettings
 from tests.fixtures import make_settings, provide_backend
+from tests.helpers import with_encoder
 
 
 @pytest.fixture(scope="module", params=["lite", "server"])
@@ -29,6 +29,5 @@ def shared_images(
         max_upload_bytes=8 * 1024 * 1024,
         image_max_pixels=40_000_000,
     )
-    solution = dataclasses.replace(SOLUTION, load_encoder=lambda _settings: efficientnet)
-    with TestClient(create_app(solution, settings)) as client:
+    with TestClient(create_app(with_encoder(SOLUTION, efficientnet), settings)) as client:
         yield client

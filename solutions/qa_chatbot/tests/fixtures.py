@@ -1,7 +1,6 @@
 """The QA chatbot's test fixtures: its settings, an app per test, an app per module."""
 
 import csv
-import dataclasses
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from common.solution import Solution
 from solutions.qa_chatbot.app import SOLUTION
 from solutions.qa_chatbot.settings import QASettings
 from tests.fixtures import Backend, make_settings, provide_backend
+from tests.helpers import with_encoder
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def data_root(settings: QASettings) -> Path:
 @pytest.fixture
 def qa_solution(minilm: MiniLMEncoder) -> Solution[QASettings]:
     """The QA app with the session's encoder instead of loading its own."""
-    return dataclasses.replace(SOLUTION, load_encoder=lambda _settings: minilm)
+    return with_encoder(SOLUTION, minilm)
 
 
 @pytest.fixture
@@ -46,8 +46,7 @@ def shared_qa(
     """One app for a whole module, for tests that each prove they changed nothing."""
     workdir = tmp_path_factory.mktemp(f"shared-{request.param}")
     settings = make_settings(provide_backend(request.param, request, workdir), workdir, QASettings)
-    solution = dataclasses.replace(SOLUTION, load_encoder=lambda _settings: minilm)
-    with TestClient(create_app(solution, settings)) as client:
+    with TestClient(create_app(with_encoder(SOLUTION, minilm), settings)) as client:
         yield client
 
 
