@@ -3,9 +3,13 @@
 Invariant: every id in Milvus has a row in SQL, and a search only returns ids whose row
 is ``ready``. The writes are ordered to keep it true at every instant:
 
-* add:    SQL rows ``pending`` -> Milvus insert -> SQL rows ``ready``
-* delete: SQL rows ``deleting`` -> Milvus delete -> SQL rows deleted
-* drop:   registry ``dropping`` -> Milvus drop -> SQL table drop -> registry row deleted
+* add:    SQL rows ``pending`` -> Milvus insert -> SQL rows ``ready`` + full-text index rows
+* delete: SQL rows ``deleting`` -> Milvus delete -> SQL rows + full-text index rows deleted
+* drop:   registry ``dropping`` -> Milvus drop -> SQL tables drop -> registry row deleted
+
+The full-text index (``common.lexical``, for apps whose record declares ``fulltext`` fields)
+lives in the record database and is written in the same transaction as the ``ready`` state,
+so it holds exactly the ready ids; recovery also fills it for collections made without one.
 
 If anything fails in between, the step is compensated at once; if the process dies,
 ``Collections.recover()`` at the next start removes every ``pending`` or ``deleting`` id
@@ -27,11 +31,12 @@ import numpy as np
 from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 
-from common.errors import BackendUnavailable, Conflict, NotFound
+from common.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
+from common.lexical import LexicalIndex, terms
 from common.media import MediaStore
 from common.names import check_name, physical_name
 from common.record_store import DELETING, PENDING, READY, RecordField, RecordStore
-from common.records import Record, filter_fields, record_fields
+from common.records import Record, filter_fields, fulltext_fields, record_fields
 from common.registry import Registered, Registry
 from common.vector_store import ScalarKind, VectorIndex, VectorStore
 
@@ -49,17 +54,19 @@ def content_id(key: str | bytes) -> int:
 
 @dataclass(frozen=True)
 class CollectionSpec:
-    """How one collection is stored: its vectors, its record columns, and the columns Milvus
-    also holds so that searches can filter on them."""
+    """How one collection is stored: its vectors, its record columns, the columns Milvus
+    also holds so that searches can filter on them, and the columns whose words are indexed
+    for full-text search."""
 
     index: VectorIndex
     fields: tuple[RecordField, ...]
     filter_fields: Mapping[str, ScalarKind] = field(default_factory=dict)
+    fulltext_fields: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, record: type[Record], index: VectorIndex) -> "CollectionSpec":
         """The spec of an app's collections, from its record model and its index."""
-        return cls(index, record_fields(record), filter_fields(record))
+        return cls(index, record_fields(record), filter_fields(record), fulltext_fields(record))
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,7 @@ class Collection:
         self.spec = spec
         self.options: dict[str, Any] = dict(options or {})
         self.table: Table = storage.records.table(physical, spec.fields)
+        self.lexical = LexicalIndex(storage.records, physical) if spec.fulltext_fields else None
         self._write_lock = threading.Lock()
         # Bumped by every add and delete in this process: lets an app cache what it derives
         # from the whole collection (e.g. a substructure screen) and know when it is stale.
@@ -201,17 +209,31 @@ class Collection:
         ]
         try:
             self._vectors.insert(self.physical, rows)
-            self._records.set_state(self.table, ids, READY)
+            with self._records.transaction() as connection:
+                self._records.set_state(self.table, ids, READY, connection)
+                if self.lexical is not None:
+                    texts = [(e.id, self._text(e.record)) for e in entries]
+                    self.lexical.add(texts, connection)
         except Exception:
             log.exception("storing %d vectors in %s failed; rolling back", len(ids), self.physical)
             self._undo(ids)
             raise
 
+    def _text(self, record: Mapping[str, Any]) -> str:
+        """What the full-text index holds of a record: its ``fulltext`` fields, one per line."""
+        return "\n".join(str(record[f]) for f in self.spec.fulltext_fields if record.get(f))
+
     def _remove(self, ids: Sequence[int]) -> None:
         """Delete ids from both stores and their files, in the safe order."""
         self._vectors.delete(self.physical, ids)
-        self._records.delete_rows(self.table, ids)
+        self._delete_rows(ids)
         self._delete_files(ids)
+
+    def _delete_rows(self, ids: Sequence[int]) -> None:
+        with self._records.transaction() as connection:
+            self._records.delete_rows(self.table, ids, connection)
+            if self.lexical is not None:
+                self.lexical.delete(ids, connection)
 
     def _undo(self, ids: Sequence[int], *, files_only: bool = False) -> None:
         """Best-effort rollback: each step runs even if an earlier one fails (a backend may be
@@ -221,7 +243,7 @@ class Collection:
         if not files_only:
             steps = [
                 lambda: self._vectors.delete(self.physical, ids),
-                lambda: self._records.delete_rows(self.table, ids),
+                lambda: self._delete_rows(ids),
                 *steps,
             ]
         for step in steps:
@@ -288,6 +310,22 @@ class Collection:
         matches = [Match(h.id, h.score, records[h.id]) for h in qualifying if h.id in records]
         return matches, len(qualifying) >= limit
 
+    def lexical_search(self, query: str, top_k: int) -> list[Match]:
+        """The ``top_k`` items whose ``fulltext`` fields best match the words of ``query``,
+        best first, scored by the record database (bm25 on SQLite, InnoDB's relevance on
+        MySQL: higher is better, the two scales differ). 422 if ``query`` has no words."""
+        if self.lexical is None:
+            raise RuntimeError(f"collection {self.name!r} has no full-text index")
+        if not terms(query):
+            raise InvalidInput("the query has no words to search for (only punctuation?)")
+        hits = self.lexical.search(query, top_k)
+        records = self._records.fetch(self.table, [item_id for item_id, _ in hits])
+        return [Match(i, score, records[i]) for i, score in hits if i in records]
+
+    def vectors(self, ids: Sequence[int]) -> dict[int, Any]:
+        """The stored vectors of the given ids (missing ids are left out)."""
+        return self._vectors.vectors(self.physical, list(ids)) if ids else {}
+
     def records(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """Searchable items' records by id (missing ids are left out)."""
         return self._records.fetch(self.table, list(ids))
@@ -334,12 +372,34 @@ class Collection:
             if stale:
                 self._remove(stale)
                 log.warning("recovered %s: removed %d interrupted items", self.physical, len(stale))
+            if self.lexical is not None:
+                self._repair_lexical(self.lexical)
             media = self.storage.media
             if media is not None:  # files written just before a crash, with no row
                 orphans = media.item_ids(self.physical) - self._records.all_ids(self.table)
                 media.delete(self.physical, orphans)
                 media.remove_partial_writes(self.physical)
             return len(stale)
+
+
+    def _repair_lexical(self, lexical: LexicalIndex) -> None:
+        """Make the full-text index hold exactly the ready ids: creates and fills it for a
+        collection made before its app indexed text (writes keep it exact otherwise)."""
+        lexical.create()
+        ready = set(self._records.ids_in_state(self.table, READY))
+        indexed = lexical.ids()
+        missing, extra = sorted(ready - indexed), sorted(indexed - ready)
+        lexical.delete(extra)
+        for start in range(0, len(missing), 1000):
+            part = self._records.fetch(self.table, missing[start : start + 1000])
+            lexical.add((i, self._text(record)) for i, record in part.items())
+        if missing or extra:
+            log.warning(
+                "repaired the full-text index of %s: %d added, %d removed",
+                self.physical,
+                len(missing),
+                len(extra),
+            )
 
 
 # Turns a collection's options (already validated by the app's model) into its spec; raises
@@ -419,6 +479,9 @@ class Collections:
                 self.storage.vectors.create(physical, spec.index, spec.filter_fields)
                 records.drop_table(records.table(physical, spec.fields))
                 records.create_table(records.table(physical, spec.fields))
+                LexicalIndex(records, physical).drop()
+                if spec.fulltext_fields:
+                    LexicalIndex(records, physical).create()
             except Exception:
                 self.registry.forget(physical)
                 raise
@@ -448,6 +511,7 @@ class Collections:
             self.storage.vectors.drop(row.physical)
         fields = self.spec_for(row.options).fields
         self.storage.records.drop_table(self.storage.records.table(row.physical, fields))
+        LexicalIndex(self.storage.records, row.physical).drop()
         if self.storage.media is not None:
             self.storage.media.drop(row.physical)
         self.registry.forget(row.physical)

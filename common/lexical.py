@@ -2,8 +2,9 @@
 
 Text is cut into **terms** here, the same way for what is indexed and what is asked: words
 case-folded (NFKC), and runs of CJK characters as overlapping pairs, since Chinese and
-Japanese are written without spaces. Each term is then written as an ASCII token of at least
-three letters and digits (``ww`` + an ASCII word, ``wx`` + the hex of any other). So:
+Japanese are written without spaces. Each term is then written as an ASCII token of 3 to 84
+letters and digits (``ww`` + an ASCII word, ``wx`` + the hex of any other, ``wh`` + a hash of
+a term whose hex would be longer than InnoDB's largest token). So:
 
 * user text never reaches SQL or an FTS query as syntax: a query is a list of such tokens,
   bound as a parameter; ``"``, ``*``, ``NEAR(``, ``OR`` and ``-`` are words or nothing;
@@ -13,17 +14,25 @@ three letters and digits (``ww`` + an ASCII word, ``wx`` + the hex of any other)
   ``innodb_ft_min_token_size`` (3, a server-wide setting) or in its built-in stopword list
   (the index is built with an empty stopword table of its own).
 
+What the MySQL side needs: nothing but InnoDB and its defaults (``innodb_ft_min_token_size``
+at most 3, ``innodb_ft_max_token_size`` at least 84); no ngram parser, no server setting.
+
 One index is a table ``<collection>__text`` of (id, body); a collection writes it in the
-same ordered steps as its rows.
+same transaction as the rows it makes ``ready`` (``common.collection``), so it never holds
+an id that is not searchable.
 """
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
+
+from common.record_store import RecordStore
 
 MAX_TERM = 40  # longer words (hashes, run-on strings) are not worth a token
+MAX_TOKEN = 84  # innodb_ft_max_token_size's default: longer tokens are not indexed
 _WORD = re.compile(r"\w+")
 _CJK = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+)")
 STOPWORDS_TABLE = "search_ft_stopwords"  # empty: InnoDB then removes no word
@@ -46,10 +55,13 @@ def terms(value: str) -> list[str]:
 
 
 def token(term: str) -> str:
-    """A term as the index stores it: ASCII letters and digits, at least three of them."""
+    """A term as the index stores it: 3 to ``MAX_TOKEN`` ASCII letters and digits."""
     if term.isascii() and term.isalnum():
         return "ww" + term
-    return "wx" + term.encode().hex()
+    encoded = "wx" + term.encode().hex()
+    if len(encoded) <= MAX_TOKEN:
+        return encoded
+    return "wh" + hashlib.blake2b(term.encode(), digest_size=16).hexdigest()
 
 
 def tokens(value: str) -> list[str]:
@@ -59,10 +71,11 @@ def tokens(value: str) -> list[str]:
 class LexicalIndex:
     """The full-text index of one collection, in the record database of ``engine``."""
 
-    def __init__(self, engine: Engine, physical: str) -> None:
-        self.engine = engine
-        self.sqlite = engine.dialect.name == "sqlite"
-        self.table = engine.dialect.identifier_preparer.quote(f"{physical}__text")
+    def __init__(self, records: RecordStore, physical: str) -> None:
+        self.records = records
+        self.engine: Engine = records.engine
+        self.sqlite = self.engine.dialect.name == "sqlite"
+        self.table = self.engine.dialect.identifier_preparer.quote(f"{physical}__text")
 
     def create(self) -> None:
         with self.engine.begin() as connection:
@@ -93,8 +106,9 @@ class LexicalIndex:
                 )
             )
 
-    def add(self, entries: Iterable[tuple[int, str]]) -> None:
-        """Index each (id, text); an id indexed already keeps its first text."""
+    def add(self, entries: Iterable[tuple[int, str]], connection: Connection | None = None) -> None:
+        """Index each (id, text); an id indexed already keeps its first text. In the
+        transaction ``connection`` if given (the one that makes the rows ready)."""
         rows = [{"id": item_id, "body": " ".join(tokens(value))} for item_id, value in entries]
         if not rows:
             return
@@ -105,15 +119,15 @@ class LexicalIndex:
             )
         else:
             statement = f"INSERT IGNORE INTO {self.table} (id, body) VALUES (:id, :body)"
-        with self.engine.begin() as connection:
-            connection.execute(text(statement), rows)
+        with self.records.transaction(connection) as active:
+            active.execute(text(statement), rows)
 
-    def delete(self, ids: Sequence[int]) -> None:
+    def delete(self, ids: Sequence[int], connection: Connection | None = None) -> None:
         if not ids:
             return
         key = "rowid" if self.sqlite else "id"
-        with self.engine.begin() as connection:
-            connection.execute(
+        with self.records.transaction(connection) as active:
+            active.execute(
                 text(f"DELETE FROM {self.table} WHERE {key} = :id"), [{"id": i} for i in ids]
             )
 

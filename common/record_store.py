@@ -9,7 +9,8 @@ from ``common.names`` checks. Each collection's table has the app's typed column
 """
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Engine,
     MetaData,
     String,
@@ -176,10 +178,21 @@ class RecordStore:
                 table.insert(), [{**row, "item_state": PENDING, "created_at": now} for row in rows]
             )
 
-    def set_state(self, table: Table, ids: Sequence[int], state: str) -> None:
-        with self.engine.begin() as connection:
+    @contextmanager
+    def transaction(self, connection: Connection | None = None) -> Iterator[Connection]:
+        """A new transaction, committed when the block ends; or, given one, that one."""
+        if connection is not None:
+            yield connection
+            return
+        with self.engine.begin() as begun:
+            yield begun
+
+    def set_state(
+        self, table: Table, ids: Sequence[int], state: str, connection: Connection | None = None
+    ) -> None:
+        with self.transaction(connection) as active:
             for part in chunks(ids):
-                connection.execute(
+                active.execute(
                     update(table).where(table.c.id.in_(part)).values(item_state=state)
                 )
 
@@ -241,7 +254,9 @@ class RecordStore:
         with self.engine.connect() as connection:
             return set(connection.scalars(select(table.c.id)))
 
-    def delete_rows(self, table: Table, ids: Sequence[int]) -> None:
-        with self.engine.begin() as connection:
+    def delete_rows(
+        self, table: Table, ids: Sequence[int], connection: Connection | None = None
+    ) -> None:
+        with self.transaction(connection) as active:
             for part in chunks(ids):
-                connection.execute(delete(table).where(table.c.id.in_(part)))
+                active.execute(delete(table).where(table.c.id.in_(part)))

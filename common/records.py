@@ -6,11 +6,13 @@ An app declares what it stores about an item as one pydantic model whose fields 
     class Recipe(Record):
         title: Annotated[str, Column(String(200))] = Field(max_length=200)
         cuisine: Annotated[str, Column(String(40), filter="varchar")]
+        steps: Annotated[str, Column(Text(), fulltext=True)]
 
 From it the layer derives the SQL columns of every collection of the app, the fields Milvus
-mirrors so that searches can filter on them, the model ``GET .../items`` answers with (the
-fields plus ``id`` and ``created_at``), the columns a CSV must have and the validation of
-every row. Fields marked ``shown=False`` are stored for the app's own use (fingerprints, say)
+mirrors so that searches can filter on them, the fields whose words go into the collection's
+full-text index (``common.lexical``), the model ``GET .../items`` answers with (the fields
+plus ``id`` and ``created_at``), the columns a CSV must have and the validation of every
+row. Fields marked ``shown=False`` are stored for the app's own use (fingerprints, say)
 and never answered.
 """
 
@@ -34,11 +36,13 @@ class Column:
     """How a record field is stored.
 
     ``type``: its SQL type. ``filter``: Milvus also holds it (``varchar`` or ``int64``) so
-    that searches can filter on it. ``shown``: part of what the API answers.
+    that searches can filter on it. ``fulltext``: its words are indexed for full-text
+    search. ``shown``: part of what the API answers.
     """
 
     type: TypeEngine[Any]
     filter: ScalarKind | None = None
+    fulltext: bool = False
     shown: bool = True
     nullable: bool = False
 
@@ -85,6 +89,11 @@ def record_fields(model: type[Record]) -> tuple[RecordField, ...]:
 def filter_fields(model: type[Record]) -> dict[str, ScalarKind]:
     """The fields Milvus holds next to each vector, to filter searches."""
     return {name: c.filter for name, c in columns(model).items() if c.filter is not None}
+
+
+def fulltext_fields(model: type[Record]) -> tuple[str, ...]:
+    """The fields whose words the collection's full-text index holds, in declaration order."""
+    return tuple(name for name, c in columns(model).items() if c.fulltext)
 
 
 def shown_fields(model: type[Record]) -> dict[str, FieldInfo]:

@@ -3,8 +3,10 @@
     python -m tests.crash_load FILE MODE
 
 MODE ``after-milvus`` dies (``os._exit``) on the 3rd batch right after its vectors reached
-Milvus and before SQL marked them ready; ``before-milvus`` dies right before the 3rd batch's
-Milvus insert; ``slow`` just loads in small batches so the test can SIGKILL it at any moment.
+Milvus and before SQL marked them ready; ``before-index`` dies inside the transaction that
+marks them ready, after the rows' update and before the full-text index write;
+``before-milvus`` dies right before the 3rd batch's Milvus insert; ``slow`` just loads in
+small batches so the test can SIGKILL it at any moment.
 Backends come from the usual ``SEARCH_*`` environment variables.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 
 from common.api.loads import LoadSource, start_load
 from common.app import start_app
+from common.lexical import LexicalIndex
 from common.record_store import READY, RecordStore
 from common.vector_store import VectorStore
 from solutions.qa_chatbot.app import SOLUTION
@@ -37,12 +40,22 @@ def inject(mode: str) -> None:
     if mode == "after-milvus":
         set_state = RecordStore.set_state
 
-        def set_state_then_die(self: RecordStore, table: Any, ids: Any, state: str) -> None:
+        def set_state_then_die(
+            self: RecordStore, table: Any, ids: Any, state: str, *a: Any
+        ) -> None:
             if state == READY:
                 die_on_fatal_batch()
-            set_state(self, table, ids, state)
+            set_state(self, table, ids, state, *a)
 
         RecordStore.set_state = set_state_then_die  # type: ignore[method-assign]
+    elif mode == "before-index":
+        add = LexicalIndex.add
+
+        def die_then_add(self: LexicalIndex, entries: Any, connection: Any = None) -> None:
+            die_on_fatal_batch()
+            add(self, entries, connection)
+
+        LexicalIndex.add = die_then_add  # type: ignore[method-assign]
     elif mode == "before-milvus":
         insert = VectorStore.insert
 

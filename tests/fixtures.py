@@ -13,9 +13,13 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import MetaData, create_engine
 
+from common.collection import Storage
 from common.encoders.efficientnet import EfficientNetLite0Encoder
 from common.encoders.minilm import MiniLMEncoder
+from common.media import MediaStore
+from common.record_store import RecordStore
 from common.settings import Settings
+from common.vector_store import VectorStore
 from tests.backends import MilvusServer, MySQLBackend, provision_mysql
 from tests.helpers import drop_milvus_collections
 
@@ -84,6 +88,18 @@ def make_settings(backend: Backend, workdir: Path, model: type[S], **extra: Any)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     """Each test that takes this runs once per backend pair."""
     return provide_backend(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def storage(backend: Backend, tmp_path: Path) -> Iterator[Storage]:
+    """The shared layer's two stores (and a media folder) on each backend pair."""
+    store = Storage(
+        VectorStore(backend.milvus_uri),
+        RecordStore(backend.sql_url),
+        MediaStore(tmp_path / "media"),
+    )
+    yield store
+    store.close()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from pymilvus import MilvusClient
 
 from common.collection import Collection
 from common.encoders import Encoder
+from common.record_store import READY
 from common.settings import Settings
 from common.solution import Solution
 
@@ -93,8 +94,12 @@ def snapshot(client: TestClient) -> dict[str, Any]:
         "collections": context.collections.names(),
     }
     for name in state["collections"]:
-        milvus_ids, sql_ids, milvus_count = store_ids(context.collections.get(name))
+        collection = context.collections.get(name)
+        milvus_ids, sql_ids, milvus_count = store_ids(collection)
         assert milvus_ids == sql_ids and milvus_count == len(sql_ids), name
+        if collection.lexical is not None:  # the full-text index holds exactly the ready ids
+            ready = storage.records.ids_in_state(collection.table, READY)
+            assert collection.lexical.ids() == set(ready), name
         state[name] = sorted(sql_ids)
     return state
 

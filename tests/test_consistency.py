@@ -41,7 +41,7 @@ def done_so_far(sql_url: str) -> int:
         engine.dispose()
 
 
-@pytest.mark.parametrize("mode", ["after-milvus", "before-milvus", "sigkill"])
+@pytest.mark.parametrize("mode", ["after-milvus", "before-index", "before-milvus", "sigkill"])
 def test_killed_load_recovers_and_reruns_without_duplicates(
     mode: str, settings: QASettings, qa_solution, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -1,15 +1,16 @@
 """The full-text index on both record databases: SQLite FTS5 and InnoDB FULLTEXT (MariaDB).
 
-Not yet written by collections: these tests hold the index itself to what collections will
-rely on (terms, ranking, operators as words, Chinese, delete and drop).
+These hold the index itself to what collections rely on (terms, ranking, operators as
+words, Chinese, delete and drop); tests/test_fulltext.py checks how collections write it.
 """
 
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy import inspect
 
-from common.lexical import LexicalIndex, terms, tokens
+from common.lexical import MAX_TOKEN, LexicalIndex, terms, tokens
+from common.record_store import RecordStore
 from tests.fixtures import Backend
 
 ROWS = {
@@ -28,17 +29,18 @@ def test_terms_are_words_and_cjk_pairs() -> None:
     assert terms("用AI给番茄浇水") == ["用", "ai", "给番", "番茄", "茄浇", "浇水"]
     assert terms('"tomato*" NEAR( a OR -b') == ["tomato", "near", "a", "or", "b"]
     assert terms(" \t\x00 ,;!") == []
-    assert all(t.isascii() and t.isalnum() and len(t) >= 3 for t in tokens("a 番 é x_y"))
+    words = "a 番 é x_y " + "щ" * 40
+    assert all(t.isascii() and t.isalnum() and 3 <= len(t) <= MAX_TOKEN for t in tokens(words))
 
 
 @pytest.fixture
 def index(backend: Backend) -> Iterator[LexicalIndex]:
-    engine: Engine = create_engine(backend.sql_url)
-    lexical = LexicalIndex(engine, "qa__faq")
+    records = RecordStore(backend.sql_url)
+    lexical = LexicalIndex(records, "qa__faq")
     lexical.create()
     lexical.add(ROWS.items())
     yield lexical
-    engine.dispose()
+    records.close()
 
 
 def ids(found: list[tuple[int, float]]) -> list[int]:
@@ -70,6 +72,12 @@ def test_chinese_is_found_by_its_words(index: LexicalIndex) -> None:
 def test_fts_operators_are_words_or_nothing(index: LexicalIndex, query: str) -> None:
     found = ids(index.search(query, 6))
     assert found == ([1] if "tomato" in query else [])
+
+
+def test_a_long_word_in_any_script_is_found(index: LexicalIndex) -> None:
+    word = "электроэнергетическаясистема"  # 28 letters: its hex is longer than InnoDB indexes
+    index.add([(7, f"the {word} grid")])
+    assert ids(index.search(word, 3)) == [7]
 
 
 def test_delete_and_drop(index: LexicalIndex) -> None:

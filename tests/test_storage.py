@@ -1,8 +1,6 @@
 """The shared storage layer against both backend pairs: ids, ordering, dedupe, recovery."""
 
 import dataclasses
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,10 +8,9 @@ from sqlalchemy import String, inspect, text
 
 from common.collection import Collections, CollectionSpec, Entry, Storage, content_id
 from common.errors import Conflict, InvalidInput, NotFound, UnsupportedFeature
-from common.media import MediaStore
 from common.names import check_name, physical_name
-from common.record_store import PENDING, RecordField, RecordStore
-from common.vector_store import VectorIndex, VectorStore
+from common.record_store import PENDING, RecordField
+from common.vector_store import VectorIndex
 from tests.fixtures import Backend
 from tests.helpers import store_ids
 
@@ -29,17 +26,6 @@ SPEC = CollectionSpec(
     fields=(RecordField("title", String(200)), RecordField("label", String(50))),
     filter_fields={"label": "varchar"},
 )
-
-
-@pytest.fixture
-def storage(backend: Backend, tmp_path: Path) -> Iterator[Storage]:
-    store = Storage(
-        VectorStore(backend.milvus_uri),
-        RecordStore(backend.sql_url),
-        MediaStore(tmp_path / "media"),
-    )
-    yield store
-    store.close()
 
 
 @pytest.fixture

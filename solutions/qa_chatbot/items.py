@@ -34,10 +34,12 @@ class QAPair(Record):
         }
     )
 
-    question: Annotated[Question, Column(Text())] = Field(
+    question: Annotated[Question, Column(Text(), fulltext=True)] = Field(
         description=f"1-{MAX_QUESTION} characters."
     )
-    answer: Annotated[Answer, Column(Text())] = Field(description=f"1-{MAX_ANSWER} characters.")
+    answer: Annotated[Answer, Column(Text(), fulltext=True)] = Field(
+        description=f"1-{MAX_ANSWER} characters."
+    )
 
 
 def question_key(pair: QAPair) -> str:
