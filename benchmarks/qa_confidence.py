@@ -47,7 +47,9 @@ from fastapi.testclient import TestClient
 
 from benchmarks.harness import ROOT
 from solutions.qa_chatbot.app import SAMPLE, create
-from solutions.qa_chatbot.routes import CANDIDATES, Rule, SimilarQuestion, answer_key, decide
+from solutions.qa_chatbot.confidence import Rule, answer_key, decide
+from solutions.qa_chatbot.encoders import TEXT_MODELS
+from solutions.qa_chatbot.routes import CANDIDATES, SimilarQuestion
 from solutions.qa_chatbot.settings import QASettings
 
 DATA = Path(__file__).parent / "data"
@@ -304,8 +306,7 @@ def main() -> None:
         f"after loading; queries: {dict(Counter(q.kind for q in queries))}"
     )
     with tempfile.TemporaryDirectory() as tmp, app_on_lite(Path(tmp)) as client:
-        settings = cast(QASettings, client.app.state.context.settings)  # type: ignore[attr-defined]
-        default = Rule(settings.qa_min_score, settings.qa_max_ratio)
+        default = TEXT_MODELS["all-MiniLM-L6-v2"].rule
         load_garden(client, kb)
         candidates = {q: best_and_competitor(ask(client, "garden", q.text, OLD)) for q in queries}
         chosen = tune(candidates, answers)

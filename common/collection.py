@@ -381,7 +381,6 @@ class Collection:
                 media.remove_partial_writes(self.physical)
             return len(stale)
 
-
     def _repair_lexical(self, lexical: LexicalIndex) -> None:
         """Make the full-text index hold exactly the ready ids: creates and fills it for a
         collection made before its app indexed text (writes keep it exact otherwise)."""

@@ -192,9 +192,7 @@ class RecordStore:
     ) -> None:
         with self.transaction(connection) as active:
             for part in chunks(ids):
-                active.execute(
-                    update(table).where(table.c.id.in_(part)).values(item_state=state)
-                )
+                active.execute(update(table).where(table.c.id.in_(part)).values(item_state=state))
 
     def ids_in_state(self, table: Table, state: str) -> list[int]:
         with self.engine.connect() as connection:

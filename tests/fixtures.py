@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import MetaData, create_engine
 
 from common.collection import Storage
+from common.encoders.e5 import E5Encoder
 from common.encoders.efficientnet import EfficientNetLite0Encoder
 from common.encoders.minilm import MiniLMEncoder
 from common.media import MediaStore
@@ -106,6 +107,12 @@ def storage(backend: Backend, tmp_path: Path) -> Iterator[Storage]:
 def minilm() -> MiniLMEncoder:
     """The shared text encoder, loaded once for the whole session."""
     return MiniLMEncoder()
+
+
+@pytest.fixture(scope="session")
+def e5() -> E5Encoder:
+    """The shared multilingual text encoder, loaded once for the whole session."""
+    return E5Encoder()
 
 
 @pytest.fixture(scope="session")

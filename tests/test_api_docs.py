@@ -36,8 +36,8 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def apps(minilm, efficientnet) -> list[Solution[Any]]:  # type: ignore[no-untyped-def]
-    return with_encoders(installed(APPS), {"qa": minilm, "images": efficientnet})
+def apps(qa_encoders, efficientnet) -> list[Solution[Any]]:  # type: ignore[no-untyped-def]
+    return with_encoders(installed(APPS), {"qa": qa_encoders, "images": efficientnet})
 
 
 @pytest.fixture(scope="module")

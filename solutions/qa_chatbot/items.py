@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field, StringConstraints
 from sqlalchemy import Text
 
 from common import Collection, Column, Encoder, ItemCodec, Record
+from solutions.qa_chatbot.encoders import as_encoders
 
 MAX_QUESTION = 1000
 MAX_ANSWER = 10_000
@@ -47,8 +48,9 @@ def question_key(pair: QAPair) -> str:
     return " ".join(pair.question.split()).casefold()
 
 
-def qa_codec(encoder: Encoder, collection: Collection | None = None) -> ItemCodec[QAPair]:
-    """Every QA collection is stored alike: ``collection`` is not needed."""
+def qa_codec(encoders: Encoder, collection: Collection) -> ItemCodec[QAPair]:
+    """Pairs are encoded by their question, with the model the collection chose."""
+    encoder = as_encoders(encoders).of(collection)
 
     def encode(pairs: Sequence[QAPair]) -> np.ndarray | Sequence[Any]:
         return encoder.encode([pair.question for pair in pairs])

@@ -9,21 +9,24 @@ from common import Settings, get_settings
 
 
 class QASettings(Settings):
-    qa_min_score: float = Field(
-        0.55,
+    qa_min_score: float | None = Field(
+        None,
         ge=-1.0,
         le=1.0,
         description="Below this cosine similarity the bot says it has no confident answer "
-        "(env SEARCH_QA_MIN_SCORE).",
+        "(env SEARCH_QA_MIN_SCORE). Unset: the threshold calibrated for the collection's "
+        "encoder (0.55 for all-MiniLM-L6-v2; multilingual-e5-small's is in "
+        "solutions/qa_chatbot/encoders.py).",
     )
-    qa_max_ratio: float = Field(
-        0.895,
+    qa_max_ratio: float | None = Field(
+        None,
         ge=0.0,
         le=1.0,
         description="The bot answers only if the best match's cosine distance (1 - score) is "
         "at most this fraction of the distance of the closest stored question with a "
         "different answer; otherwise it says it is not sure. 1 turns the check off "
-        "(env SEARCH_QA_MAX_RATIO).",
+        "(env SEARCH_QA_MAX_RATIO). Unset: the ratio calibrated for the collection's encoder "
+        "(0.895 for all-MiniLM-L6-v2).",
     )
 
 

@@ -9,9 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from common.app import create_app
+from common.encoders.e5 import E5Encoder
 from common.encoders.minilm import MiniLMEncoder
 from common.solution import Solution
 from solutions.qa_chatbot.app import SOLUTION
+from solutions.qa_chatbot.encoders import QAEncoders
 from solutions.qa_chatbot.settings import QASettings
 from tests.fixtures import Backend, make_settings, provide_backend
 from tests.helpers import with_encoder
@@ -27,10 +29,16 @@ def data_root(settings: QASettings) -> Path:
     return settings.data_roots[0]
 
 
+@pytest.fixture(scope="session")
+def qa_encoders(minilm: MiniLMEncoder, e5: E5Encoder) -> QAEncoders:
+    """The QA app's encoders, made of the session's shared ones."""
+    return QAEncoders({"all-MiniLM-L6-v2": minilm, "multilingual-e5-small": e5})
+
+
 @pytest.fixture
-def qa_solution(minilm: MiniLMEncoder) -> Solution[QASettings]:
-    """The QA app with the session's encoder instead of loading its own."""
-    return with_encoder(SOLUTION, minilm)
+def qa_solution(qa_encoders: QAEncoders) -> Solution[QASettings]:
+    """The QA app with the session's encoders instead of loading its own."""
+    return with_encoder(SOLUTION, qa_encoders)
 
 
 @pytest.fixture
@@ -41,12 +49,14 @@ def qa(qa_solution: Solution[QASettings], settings: QASettings) -> Iterator[Test
 
 @pytest.fixture(scope="module", params=["lite", "server"])
 def shared_qa(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, minilm: MiniLMEncoder
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    qa_encoders: QAEncoders,
 ) -> Iterator[TestClient]:
     """One app for a whole module, for tests that each prove they changed nothing."""
     workdir = tmp_path_factory.mktemp(f"shared-{request.param}")
     settings = make_settings(provide_backend(request.param, request, workdir), workdir, QASettings)
-    with TestClient(create_app(with_encoder(SOLUTION, minilm), settings)) as client:
+    with TestClient(create_app(with_encoder(SOLUTION, qa_encoders), settings)) as client:
         yield client
 
 

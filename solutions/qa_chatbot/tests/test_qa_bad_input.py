@@ -163,6 +163,61 @@ CASES: dict[str, tuple[Callable[[TestClient], Response], int, str]] = {
         422,
         "invalid_input",
     ),
+    "ask: unknown mode": (
+        lambda c: c.post("/collections/faq/ask", json={"question": "q?", "mode": "semantic"}),
+        422,
+        "invalid_input",
+    ),
+    "ask: unknown fusion": (
+        lambda c: c.post("/collections/faq/ask", json={"question": "q?", "fusion": "max"}),
+        422,
+        "invalid_input",
+    ),
+    "ask lexical: no words": (
+        lambda c: c.post("/collections/faq/ask", json={"question": '?! "* -', "mode": "lexical"}),
+        422,
+        "invalid_input",
+    ),
+    "search: empty query": (
+        lambda c: c.post("/collections/faq/search", json={"query": ""}),
+        422,
+        "invalid_input",
+    ),
+    "search: whitespace query": (
+        lambda c: c.post("/collections/faq/search", json={"query": " \t ", "mode": "lexical"}),
+        422,
+        "invalid_input",
+    ),
+    "search: 10,000 characters": (
+        lambda c: c.post("/collections/faq/search", json={"query": "nprobe " * 1429}),
+        422,
+        "invalid_input",
+    ),
+    "search lexical: no words": (
+        lambda c: c.post("/collections/faq/search", json={"query": "(((", "mode": "lexical"}),
+        422,
+        "invalid_input",
+    ),
+    "search: unknown mode": (
+        lambda c: c.post("/collections/faq/search", json={"query": "q", "mode": "bm25"}),
+        422,
+        "invalid_input",
+    ),
+    "search: unknown collection": (
+        lambda c: c.post("/collections/nope/search", json={"query": "q"}),
+        404,
+        "not_found",
+    ),
+    "create: unknown encoder": (
+        lambda c: c.post("/collections", json={"name": "x", "options": {"encoder": "bert"}}),
+        422,
+        "invalid_input",
+    ),
+    "create: unknown option": (
+        lambda c: c.post("/collections", json={"name": "x", "options": {"dim": 768}}),
+        422,
+        "invalid_input",
+    ),
     "unknown route": (lambda c: c.get("/nope"), 404, "not_found"),
     "wrong method": (lambda c: c.put("/collections/faq"), 405, "method_not_allowed"),
 }
@@ -181,6 +236,38 @@ def test_bad_input(loaded: TestClient, case: str) -> None:
     assert loaded.get("/health/live").status_code == 200
     uploads = loaded.app.state.context.settings.upload_dir  # type: ignore[attr-defined]
     assert not uploads.exists() or os.listdir(uploads) == []  # rejected uploads are removed
+
+
+ODD_QUERIES = [  # (a query of no words at all is in CASES: 422 in mode lexical)
+    'what is a "stored',
+    '"what is a stored',
+    "stored*",
+    "NEAR(stored question)",
+    "stored OR",
+    "-stored",
+    "question)",
+    "a\x00b\x07c\x1b[31m",
+    "What is 一个 stored вопрос?",  # mixed scripts
+    "这个机器人知道哪些问题",  # a language all-MiniLM-L6-v2 was not trained on
+]
+
+
+@pytest.mark.parametrize("query", ODD_QUERIES)
+def test_odd_queries_are_answered_and_change_nothing(loaded: TestClient, query: str) -> None:
+    """FTS operators are words (or nothing), control characters are not syntax, and a
+    language the encoder does not cover gets a low-confidence reply, not an error."""
+    before = snapshot(loaded)
+    for mode in ["dense", "lexical", "hybrid"]:
+        asked = loaded.post("/collections/faq/ask", json={"question": query, "mode": mode})
+        searched = loaded.post("/collections/faq/search", json={"query": query, "mode": mode})
+        assert asked.status_code == searched.status_code == 200, (asked.text, searched.text)
+        body = asked.json()
+        assert body["mode"] == mode and body["reason"] in {"answered", "low_score", "no_match"}
+        if "stored" not in query:
+            assert not body["answered"], body
+        for hit in searched.json()["results"]:
+            assert (hit["dense_rank"] is not None) or (hit["lexical_rank"] is not None)
+    assert snapshot(loaded) == before
 
 
 def test_symlink_out_of_a_data_root_is_refused(loaded: TestClient, tmp_path: Path) -> None:

@@ -217,7 +217,7 @@ def test_health_and_docs(qa: TestClient, backend) -> None:  # type: ignore[no-un
     ready = qa.get("/health/ready").json()
     assert ready["status"] == "ready"
     assert ready["milvus_mode"] == ("lite" if backend.name == "lite" else "server")
-    assert ready["encoder"].startswith("all-MiniLM-L6-v2 (384-d")
+    assert ready["encoder"].startswith("all-MiniLM-L6-v2 or multilingual-e5-small")
     assert "text/html" in qa.get("/docs").headers["content-type"]
     assert "text/html" in qa.get("/redoc").headers["content-type"]
     response = qa.get("/health/live", headers={"X-Request-ID": "abc-123"})

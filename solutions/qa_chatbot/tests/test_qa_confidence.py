@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from solutions.qa_chatbot.app import create_app
+from solutions.qa_chatbot.encoders import TEXT_MODELS
 from solutions.qa_chatbot.settings import QASettings
 from tests.fixtures import Backend, make_settings
 from tests.helpers import error_of
@@ -33,6 +34,7 @@ EGGS = {
     "Where is the nearest train station?": "Two blocks north, on Mill Street.",
 }
 AMBIGUOUS = "how do I change my bike's brake pads"
+MINILM = TEXT_MODELS["all-MiniLM-L6-v2"].rule  # the default collection's encoder
 OLD_RULE = {"max_ratio": 1.0}  # the threshold alone
 
 
@@ -127,7 +129,8 @@ def test_a_deleted_counterpart_is_not_answered_by_its_neighbours(qa: TestClient)
 def test_per_request_overrides_and_the_other_decisions(qa: TestClient) -> None:
     store(qa, "bike", BIKE)
     defaults = ask(qa, "bike", AMBIGUOUS)
-    assert defaults["threshold"] == 0.55 and defaults["max_ratio"] == QASettings().qa_max_ratio
+    assert defaults["threshold"] == MINILM.min_score == 0.55
+    assert defaults["max_ratio"] == MINILM.max_ratio
 
     body = ask(qa, "bike", AMBIGUOUS, max_ratio=1.0)
     assert body["answered"] and body["answer"] in {BIKE[FRONT], BIKE[REAR]}
@@ -156,7 +159,7 @@ def test_a_max_ratio_out_of_range_is_422(qa: TestClient) -> None:
         assert response.status_code == 422, (value, response.text)
         error = error_of(response)
         assert error["code"] == "invalid_input" and "max_ratio" in error["message"], error
-    assert ask(qa, "bike", "brakes?", max_ratio=None)["max_ratio"] == QASettings().qa_max_ratio
+    assert ask(qa, "bike", "brakes?", max_ratio=None)["max_ratio"] == MINILM.max_ratio
 
 
 def test_the_settings_set_the_default_rule(
@@ -171,7 +174,7 @@ def test_the_settings_set_the_default_rule(
 
 def test_the_ratio_setting_is_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEARCH_QA_MAX_RATIO", "0.5")
-    assert QASettings().qa_max_ratio == 0.5
+    assert MINILM.max_ratio == 0.5
     monkeypatch.setenv("SEARCH_QA_MAX_RATIO", "1.5")
     with pytest.raises(ValueError, match="qa_max_ratio"):
         QASettings()
