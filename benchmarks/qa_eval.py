@@ -17,8 +17,11 @@ Queries are split in halves by target (alternating in id order; off-topic lines 
 too): ``tuning`` and ``held-out``. The only value chosen from these sets is
 multilingual-e5-small's default rule (threshold and distance ratio), picked on the tuning
 halves of both sets at the lowest cost (2 per wrong answer, 1 per answerable query not
-answered) and printed with its held-out result; all-MiniLM-L6-v2's rule was chosen on
-another set (``benchmarks/qa_confidence.py``). RRF's k is 60 from the literature, not tuned.
+answered) and printed with its held-out result; and the word match's weight in the hybrid
+score (``LEXICAL_WEIGHT``), from a sweep over the two lists each query's hybrid search
+fuses (``/search`` in modes dense and lexical), best top-1 over the tuning halves of all
+three runs, printed with the held-out halves. all-MiniLM-L6-v2's rule was chosen on another
+set (``benchmarks/qa_confidence.py``). RRF's k is 60 from the literature, not tuned.
 
 Last, load throughput with and without the full-text index: 5,000 pairs added to a
 collection in process, with precomputed vectors, so only the storage cost differs.
@@ -49,6 +52,7 @@ from common.vector_store import VectorIndex, VectorStore
 from solutions.qa_chatbot.confidence import Rule, decide
 from solutions.qa_chatbot.encoders import TEXT_MODELS
 from solutions.qa_chatbot.items import QAPair
+from solutions.qa_chatbot.retrieval import relative_fusion
 
 DATA = Path(__file__).parent / "data"
 # (label, mode, fusion): the hybrid ranking both ways.
@@ -68,6 +72,7 @@ TOP_K = 10
 WRONG_COST, MISSED_COST = 2, 1
 MIN_SCORES = [round(0.70 + 0.005 * i, 3) for i in range(57)]  # 0.70 .. 0.98
 MAX_RATIOS = [round(1 - 0.01 * i, 2) for i in range(21)]  # 1 .. 0.80
+WEIGHTS = [round(0.05 * i, 2) for i in range(9)]  # 0 .. 0.4
 
 
 @dataclass(frozen=True)
@@ -181,9 +186,52 @@ def calibrate(runs: list[tuple[dict[Query, list[Hit]], dict[str, str]]]) -> Rule
     return best[1]
 
 
-def evaluate(client: httpx.Client) -> dict[str, Any]:
+def fused_lists(
+    client: httpx.Client, collection: str, queries: Sequence[Query], questions: dict[str, str]
+) -> list[tuple[Query, str, dict[str, float], dict[str, float]]]:
+    """Per answerable query: its target question, and the similarity and word-match scores of
+    the candidates a hybrid search fuses (by question)."""
+    lists = []
+    for query in queries:
+        if not query.answerable:
+            continue
+        found = {}
+        for mode in ("dense", "lexical"):
+            response = client.post(
+                f"/collections/{collection}/search",
+                json={"query": query.text, "top_k": TOP_K, "mode": mode},
+            )
+            found[mode] = response.json()["results"] if response.status_code == 200 else []
+        similarity = {h["question"]: h["score"] for h in found["dense"] + found["lexical"]}
+        words = {h["question"]: h["lexical_score"] for h in found["lexical"]}
+        lists.append((query, questions[query.target], similarity, words))
+    return lists
+
+
+def weight_sweep(lists: list[tuple[Query, str, dict[str, float], dict[str, float]]]) -> dict:
+    """Top-1 of the relative fusion per weight of the word match, per half."""
+    sweep: dict[str, dict[str, float]] = {}
+    for half in HALVES:
+        picked = [entry for entry in lists if entry[0].half == half]
+        sweep[half] = {}
+        for weight in WEIGHTS:
+            right = 0
+            for _, target, similarity, words in picked:
+                keys = list(similarity)
+                ranked = relative_fusion(
+                    dict(enumerate(similarity.values())),
+                    {keys.index(q): s for q, s in words.items()},
+                    weight,
+                )
+                right += bool(ranked) and keys[ranked[0][0]] == target
+            sweep[half][str(weight)] = round(right / len(picked), 3)
+    return sweep
+
+
+def evaluate(client: httpx.Client) -> tuple[dict[str, Any], list[Any]]:
     """Every (set, encoder, mode): the answers to every query, and ask latencies."""
     results: dict[str, Any] = {}
+    lists: list[tuple[Query, str, dict[str, float], dict[str, float]]] = []
     for language, encoder in RUNS:
         collection = f"eval_{language}_{encoder.split('-')[0].lower()}"
         created = client.post(
@@ -201,7 +249,8 @@ def evaluate(client: httpx.Client) -> dict[str, Any]:
         for label, mode, fusion in MODES:
             found, latencies = ask_all(client, collection, queries, mode, fusion)
             results[f"{language}/{encoder}/{label}"] = (found, questions, latencies)
-    return results
+        lists += fused_lists(client, collection, queries, questions)
+    return results, lists
 
 
 def load_throughput(env: dict[str, str], pairs: int = 5000) -> dict[str, float]:
@@ -264,12 +313,13 @@ def main() -> None:
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory() as workdir, backend_env(backend, Path(workdir)) as env:
             with running_app("solutions.qa_chatbot", env) as client:
-                results = evaluate(client)
+                results, lists = evaluate(client)
             rates = load_throughput(env)
         e5_runs = [
             (f, q) for key, (f, q, _) in results.items() if "e5" in key and key.endswith("/hybrid")
         ]
         calibrated = calibrate(e5_runs)
+        sweep = weight_sweep(lists)
         rows = []
         for key, (found, questions, latencies) in results.items():
             language, encoder, mode = key.split("/")
@@ -290,11 +340,13 @@ def main() -> None:
         report[backend] = {
             "rows": rows,
             "e5_rule_chosen_on_tuning": calibrated.__dict__,
+            "lexical_weight_top1": sweep,
             "load_pairs_per_s": rates,
         }
         print(f"\n## {BACKEND_NAMES[backend]}\n")
         print(table(rows))
         print(f"\nmultilingual-e5-small rule chosen on the tuning halves (hybrid): {calibrated}")
+        print(f"hybrid top-1 by word-match weight (all three runs): {sweep}")
         print(f"load, 5,000 pairs in process: {rates} pairs/s (with / without the index)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

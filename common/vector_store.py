@@ -194,8 +194,9 @@ class VectorStore:
         ]
 
     def vectors(self, name: str, ids: Sequence[int]) -> dict[int, Any]:
+        """Stored vectors by id, read like searches (Strong would wait ~200 ms on a server)."""
         rows = self.client.get(
-            name, ids=list(ids), output_fields=["vector"], consistency_level="Strong"
+            name, ids=list(ids), output_fields=["vector"], consistency_level=SEARCH_CONSISTENCY
         )
         return {int(row["id"]): row["vector"] for row in rows}
 

@@ -622,6 +622,54 @@ def test_molecules_page(site: str, page: Page) -> None:
     expect(page.get_by_role("button", name=f"Open {name}")).to_be_focused()
 
 
+# Whether two characters look different in the page's font (drawn on a canvas).
+GLYPHS_DIFFER = """([a, b]) => {
+    const font = `32px ${getComputedStyle(document.body).fontFamily}`;
+    const draw = (text) => {
+        const canvas = document.createElement("canvas");
+        canvas.width = canvas.height = 48;
+        const context = canvas.getContext("2d");
+        context.font = font;
+        context.fillText(text, 4, 36);
+        return context.getImageData(0, 0, 48, 48).data.join(",");
+    };
+    return draw(a) !== draw(b);
+}"""
+
+
+def test_qa_collection_in_chinese(site: str, page: Page) -> None:
+    """The encoder is chosen when the collection is created; questions then work in Chinese."""
+    page.goto(site + "#/qa")
+    choose_collection(page, "chaye")
+    page.locator("details.options summary").click()
+    encoder = page.get_by_label("encoder")
+    expect(encoder).to_have_value("all-MiniLM-L6-v2")
+    encoder.select_option("multilingual-e5-small")
+    page.get_by_role("button", name="Create “chaye”").click()
+    expect(page.locator(".size")).to_have_text("0 Q&A pairs in “chaye”")
+    chosen = api(site, "qa/collections/chaye").json()["options"]
+    assert chosen == {"encoder": "multilingual-e5-small"}
+    for question, answer in [
+        ("绿茶应该用多少度的水冲泡", "八十度左右的水"),
+        ("茶叶应该怎样保存", "密封避光干燥"),
+    ]:
+        added = httpx.post(
+            f"{site}qa/collections/chaye/items",
+            json={"question": question, "answer": answer},
+            timeout=30,
+        )
+        assert added.status_code == 201, added.text
+    question = page.get_by_label("Your question")
+    question.fill("泡绿茶时水温多高合适")
+    question.press("Enter")
+    reply = page.locator(".bubble.bot").last
+    expect(reply.locator(".similar li").first).to_contain_text("绿茶应该用多少度的水冲泡")
+    # Rendered, not just in the DOM: without a font for them, every character would be the
+    # same empty box.
+    assert page.evaluate(GLYPHS_DIFFER, ["绿", "茶"]), "Chinese renders as boxes"
+    screenshot(page, "qa-chinese")
+
+
 def test_molecule_collection_with_options(site: str, page: Page, tmp_path: Path) -> None:
     page.goto(site + "#/molecules")
     choose_collection(page, "mine")

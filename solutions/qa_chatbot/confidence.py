@@ -71,16 +71,17 @@ def decide(candidates: Sequence[C], rule: Rule) -> tuple[Reason, C | None]:
     Candidates come in the order of the chosen ranking (dense, lexical or fused), each with
     its cosine similarity to the question, whichever ranking found it. The first is answered
     when its similarity reaches ``min_score`` and its cosine distance is at most
-    ``max_ratio`` times that of its competitor. So a candidate a lexical ranking put first is
-    answered only if it is also close in meaning, and closer than any other answer. A stored
-    question asked word for word (distance 0) passes whatever the ratio.
+    ``max_ratio`` (at most 1) times that of its competitor. So a candidate a lexical ranking
+    put first is answered only if it is also close in meaning, and no other answer is closer,
+    whatever the settings. A stored question asked word for word (distance 0) passes
+    whatever the ratio.
     """
     if not candidates:
         return "empty", None
     best, competitor = candidates[0], competitor_of(candidates)
     if best.score < rule.min_score:
         return "low_score", competitor
-    checked = rule.max_ratio < 1  # 1 turns the check off, even for a closer competitor
-    if checked and competitor is not None and distance_ratio(best, competitor) > rule.max_ratio:
+    # max_ratio 1 leaves out the near-tie check, not this: an answer closer in meaning wins.
+    if competitor is not None and distance_ratio(best, competitor) > rule.max_ratio:
         return "ambiguous", competitor
     return "answered", competitor

@@ -51,7 +51,8 @@ def retrieve(
     depth: int,
     fusion: Fusion = "relative",
 ) -> list[Candidate]:
-    """The candidates of ``mode``, best first: up to ``depth`` from each list."""
+    """The candidates of ``mode``, best first: each ranking gives up to ``depth``, and a
+    fused list is cut to ``depth``."""
     if mode == "lexical" and not terms(question):
         raise InvalidInput("the question has no words to search for (mode lexical)")
     vector = np.asarray(encoder.encode([question]), dtype=np.float32)[0]

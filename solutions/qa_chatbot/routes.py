@@ -73,7 +73,7 @@ class AskRequest(BaseModel):
         le=1.0,
         description="Largest distance ratio to the closest different answer for this "
         "request; defaults to SEARCH_QA_MAX_RATIO, or else to the encoder's calibrated "
-        "ratio (1 turns the check off).",
+        "ratio (1: no near-tie check; a different answer closer in meaning still stops it).",
     )
 
 

@@ -24,9 +24,11 @@ class QASettings(Settings):
         le=1.0,
         description="The bot answers only if the best match's cosine distance (1 - score) is "
         "at most this fraction of the distance of the closest stored question with a "
-        "different answer; otherwise it says it is not sure. 1 turns the check off "
-        "(env SEARCH_QA_MAX_RATIO). Unset: the ratio calibrated for the collection's encoder "
-        "(0.895 for all-MiniLM-L6-v2).",
+        "different answer; otherwise it says it is not sure. 1 leaves out the near-tie "
+        "check; a different answer closer in meaning (hybrid or lexical ranking can put it "
+        "second) still stops it (env SEARCH_QA_MAX_RATIO). Unset: the ratio calibrated for "
+        "the collection's encoder (0.895 for all-MiniLM-L6-v2, 0.94 for "
+        "multilingual-e5-small).",
     )
 
 

@@ -60,6 +60,18 @@ def shared_qa(
         yield client
 
 
+def store(client: TestClient, collection: str, pairs: dict[str, str]) -> dict[str, str]:
+    """Add the pairs one by one; their ids by question."""
+    ids = {}
+    for question, answer in pairs.items():
+        response = client.post(
+            f"/collections/{collection}/items", json={"question": question, "answer": answer}
+        )
+        assert response.status_code == 201, response.text
+        ids[question] = response.json()["id"]
+    return ids
+
+
 def generated_pairs(count: int, seed: int) -> list[tuple[str, str]]:
     """Questions made of random words: nothing about them is in the sample data."""
     rng = random.Random(seed)

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from solutions.qa_chatbot.app import create_app
 from solutions.qa_chatbot.encoders import TEXT_MODELS
 from solutions.qa_chatbot.settings import QASettings
+from solutions.qa_chatbot.tests.fixtures import store
 from tests.fixtures import Backend, make_settings
 from tests.helpers import error_of
 
@@ -36,18 +37,6 @@ EGGS = {
 AMBIGUOUS = "how do I change my bike's brake pads"
 MINILM = TEXT_MODELS["all-MiniLM-L6-v2"].rule  # the default collection's encoder
 OLD_RULE = {"max_ratio": 1.0}  # the threshold alone
-
-
-def store(client: TestClient, collection: str, pairs: dict[str, str]) -> dict[str, str]:
-    """Add the pairs one by one; their ids by question."""
-    ids = {}
-    for question, answer in pairs.items():
-        response = client.post(
-            f"/collections/{collection}/items", json={"question": question, "answer": answer}
-        )
-        assert response.status_code == 201, response.text
-        ids[question] = response.json()["id"]
-    return ids
 
 
 def ask(client: TestClient, collection: str, question: str, **extra: Any) -> dict[str, Any]:
@@ -132,8 +121,15 @@ def test_per_request_overrides_and_the_other_decisions(qa: TestClient) -> None:
     assert defaults["threshold"] == MINILM.min_score == 0.55
     assert defaults["max_ratio"] == MINILM.max_ratio
 
-    body = ask(qa, "bike", AMBIGUOUS, max_ratio=1.0)
+    # 1 leaves out the near-tie check: ranked by meaning, the closest is answered.
+    body = ask(qa, "bike", AMBIGUOUS, max_ratio=1.0, mode="dense")
     assert body["answered"] and body["answer"] in {BIKE[FRONT], BIKE[REAR]}
+    # Ranked by meaning and words, a first candidate with a different answer closer in
+    # meaning than itself is still not answered.
+    hybrid = ask(qa, "bike", AMBIGUOUS, max_ratio=1.0)
+    closer = hybrid["competitor"] and hybrid["competitor"]["score"] > hybrid["score"]
+    assert hybrid["answered"] != bool(closer), hybrid
+    assert hybrid["answered"] or (hybrid["reason"] == "ambiguous" and hybrid["ratio"] > 1)
     assert body["max_ratio"] == 1.0
 
     body = ask(qa, "bike", "how do I fix a puncture", min_score=0.99)
@@ -168,13 +164,15 @@ def test_the_settings_set_the_default_rule(
     settings = make_settings(backend, tmp_path, QASettings, qa_min_score=0.3, qa_max_ratio=1.0)
     with TestClient(create_app(qa_solution, settings)) as client:
         store(client, "bike", BIKE)
-        body = ask(client, "bike", AMBIGUOUS)
+        body = ask(client, "bike", AMBIGUOUS, mode="dense")  # the closest first: it answers
         assert body["answered"] and body["threshold"] == 0.3 and body["max_ratio"] == 1.0
 
 
 def test_the_ratio_setting_is_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEARCH_QA_MAX_RATIO", "0.5")
-    assert MINILM.max_ratio == 0.5
+    assert QASettings().qa_max_ratio == 0.5
+    monkeypatch.delenv("SEARCH_QA_MAX_RATIO")
+    assert QASettings().qa_max_ratio is None  # unset: the encoder's own
     monkeypatch.setenv("SEARCH_QA_MAX_RATIO", "1.5")
     with pytest.raises(ValueError, match="qa_max_ratio"):
         QASettings()

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from common.fusion import RRF_K
 from solutions.qa_chatbot.retrieval import LEXICAL_WEIGHT
+from solutions.qa_chatbot.tests.fixtures import store
 from tests.helpers import snapshot
 
 PLANTS = {
@@ -38,18 +39,6 @@ TEA = {
     "被蜜蜂蜇了怎么办？": "先用卡片刮出毒刺，再用肥皂水冲洗，冷敷止痛，出现呼吸困难要马上就医。",
     "端午节有哪些习俗？": "吃粽子、赛龙舟、挂艾草和菖蒲，还有给孩子系五彩绳。",
 }
-
-
-def store(client: TestClient, collection: str, pairs: dict[str, str]) -> dict[str, str]:
-    """Add the pairs; their ids by question."""
-    ids = {}
-    for question, answer in pairs.items():
-        response = client.post(
-            f"/collections/{collection}/items", json={"question": question, "answer": answer}
-        )
-        assert response.status_code == 201, response.text
-        ids[question] = response.json()["id"]
-    return ids
 
 
 def search(client: TestClient, collection: str, query: str, **extra: Any) -> list[dict[str, Any]]:
