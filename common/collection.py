@@ -76,7 +76,8 @@ class Entry:
     id: int
     vector: Any
     record: Mapping[str, Any]
-    files: Mapping[str, bytes] = field(default_factory=dict)  # kind -> bytes, see media.py
+    # kind -> the file's bytes, or a file to copy (a large original); see media.py
+    files: Mapping[str, bytes | Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -342,6 +343,20 @@ class Collection:
         if item_id not in found:
             raise NotFound(f"no vector for item {item_id} in collection {self.name!r}")
         return found[item_id]
+
+    def where(
+        self,
+        equals: Mapping[str, Any],
+        *,
+        order_by: Sequence[str] = ("id",),
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Searchable records whose fields equal the given values (e.g. the frames of one
+        video), ordered by the given fields."""
+        return self._records.select(
+            self.table, equals, order_by=order_by, offset=offset, limit=limit
+        )
 
     def scan(self, columns: Sequence[str]) -> list[tuple[Any, ...]]:
         """``(id, *columns)`` of every searchable item, for apps that screen a whole collection."""

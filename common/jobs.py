@@ -82,6 +82,11 @@ class Job(BaseModel):
     errors: list[ItemError] = Field(default_factory=list, description="Per-item errors.")
     errors_truncated: bool = False
     timings: dict[str, float] = Field(description="Seconds spent per stage.")
+    progress: dict[str, float] = Field(
+        default_factory=dict,
+        description="Progress in the app's own units besides items, e.g. `seconds` of video "
+        "read so far (empty for apps that count items only).",
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -203,8 +208,8 @@ class JobStore:
 
 
 def _job(row: Any) -> Job:
-    fields = {k: row[k] for k in Job.model_fields if k in row and k != "timings"}
-    return Job(**fields, errors=[], timings=row["timings"] or {})
+    fields = {k: row[k] for k in Job.model_fields if k in row and k not in {"timings", "progress"}}
+    return Job(**fields, errors=[], timings=row["timings"] or {}, progress=row["progress"] or {})
 
 
 class JobContext:
@@ -219,6 +224,7 @@ class JobContext:
         self.counts = {"done": 0, "added": 0, "duplicates": 0, "failed": 0}
         self.total: int | None = None
         self.timings: dict[str, float] = {}
+        self.progress: dict[str, float] = {}
         self._errors: list[tuple[str, str]] = []
         self._flushed_at = 0.0
         self._lock = threading.Lock()
@@ -240,10 +246,23 @@ class JobContext:
         if time.monotonic() - self._flushed_at >= self.FLUSH_SECONDS:
             self.flush()
 
+    def advance(self, **amounts: float) -> None:
+        """Add to the app's own progress measures (``seconds=2.0``)."""
+        with self._lock:
+            for key, amount in amounts.items():
+                self.progress[key] = self.progress.get(key, 0.0) + amount
+        if time.monotonic() - self._flushed_at >= self.FLUSH_SECONDS:
+            self.flush()
+
     def error(self, item: str, reason: str) -> None:
         with self._lock:
             self._errors.append((item, reason))
         self.count(failed=1)
+
+    def spent(self, stage: str, seconds: float) -> None:
+        """Add time measured elsewhere (on another thread) to a stage."""
+        with self._lock:
+            self.timings[stage] = self.timings.get(stage, 0.0) + seconds
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -261,6 +280,7 @@ class JobContext:
                 **self.counts,
                 "total": self.total,
                 "timings": {k: round(v, 4) for k, v in self.timings.items()},
+                "progress": {k: round(v, 3) for k, v in self.progress.items()} or None,
             }
         self.store.add_errors(self.job_id, errors)
         self.store.update(self.job_id, **values)

@@ -167,3 +167,20 @@ class LexicalIndex:
                     {"words": " ".join(wanted), "limit": limit},
                 )
             return [(int(item_id), float(score)) for item_id, score in rows]
+
+
+def highlight(value: str, query: str) -> list[tuple[str, bool]]:
+    """``value`` cut into pieces that together are the whole text, each marked True if it
+    is a word sharing a term with ``query`` (what a result shows as the matching words)."""
+    wanted = set(terms(query))
+    pieces: list[tuple[str, bool]] = []
+    position = 0
+    for match in _WORD.finditer(value):
+        if match.start() > position:
+            pieces.append((value[position : match.start()], False))
+        word = match.group()
+        pieces.append((word, bool(wanted.intersection(terms(word)))))
+        position = match.end()
+    if position < len(value):
+        pieces.append((value[position:], False))
+    return pieces

@@ -66,8 +66,8 @@ def add_one(
     return collection, collection.get(item_id)
 
 
-def batched(items: Iterable[Parsed[T]], size: int) -> Iterator[list[Parsed[T]]]:
-    batch: list[Parsed[T]] = []
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:

@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-KINDS = ("original", "thumbnail")
+# "playable": a copy a browser can play, for originals it cannot (a video in AVI, say).
+KINDS = ("original", "thumbnail", "playable")
 
 
 class MediaStore:
@@ -27,12 +28,15 @@ class MediaStore:
             raise ValueError(f"unknown media kind {kind!r}")
         return self._folder(physical) / f"{item_id & 0xFF:02x}" / f"{item_id}.{kind}"
 
-    def write(self, physical: str, item_id: int, kind: str, data: bytes) -> None:
-        """Write atomically: a reader never sees half a file."""
+    def write(self, physical: str, item_id: int, kind: str, data: bytes | Path) -> None:
+        """Write atomically (bytes, or a copy of a file): a reader never sees half a file."""
         target = self.path(physical, item_id, kind)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
-        temporary.write_bytes(data)
+        if isinstance(data, Path):
+            shutil.copyfile(data, temporary)
+        else:
+            temporary.write_bytes(data)
         os.replace(temporary, target)
 
     def delete(self, physical: str, item_ids: Iterable[int]) -> None:

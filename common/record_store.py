@@ -8,6 +8,7 @@ from ``common.names`` checks. Each collection's table has the app's typed column
   searchable, ``deleting`` while it is being removed. Recovery uses it after a crash.
 """
 
+import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
+    Index,
     MetaData,
     String,
     Table,
@@ -58,12 +60,20 @@ class RecordField:
     name: str
     type: TypeEngine[Any]
     nullable: bool = False
+    index: bool = False  # an SQL index, for records looked up by this field
 
     def column(self) -> Column[Any]:
         if self.name in RESERVED_COLUMNS:
             raise ValueError(f"record field name {self.name!r} is reserved")
         check_name(self.name, what="field name")
         return Column(self.name, self.type, nullable=self.nullable)
+
+    def index_of(self, physical: str) -> Index | None:
+        """Its index on a collection's table, named within MySQL's 64 characters."""
+        if not self.index:
+            return None
+        digest = hashlib.blake2b(f"{physical}.{self.name}".encode(), digest_size=8).hexdigest()
+        return Index(f"ix_{digest}_{self.name[:30]}", self.name)
 
 
 def utcnow() -> datetime:
@@ -142,6 +152,7 @@ class RecordStore:
                 Column("item_state", String(8), nullable=False, index=True),
                 Column("created_at", tables.Timestamp, nullable=False),
                 *(f.column() for f in fields),
+                *(index for f in fields if (index := f.index_of(physical)) is not None),
                 mysql_charset="utf8mb4",
             )
         return self._tables[physical]
@@ -217,6 +228,26 @@ class RecordStore:
             .offset(offset)
             .limit(limit)
         )
+        with self.engine.connect() as connection:
+            return [
+                {k: v for k, v in row.items() if k != "item_state"}
+                for row in connection.execute(query).mappings()
+            ]
+
+    def select(
+        self,
+        table: Table,
+        equals: Mapping[str, Any],
+        *,
+        order_by: Sequence[str] = ("id",),
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Ready records whose columns equal the given values, in the given order."""
+        query = select(table).where(
+            table.c.item_state == READY, *(table.c[k] == v for k, v in equals.items())
+        )
+        query = query.order_by(*(table.c[name] for name in order_by)).offset(offset).limit(limit)
         with self.engine.connect() as connection:
             return [
                 {k: v for k, v in row.items() if k != "item_state"}

@@ -37,7 +37,8 @@ class Column:
 
     ``type``: its SQL type. ``filter``: Milvus also holds it (``varchar`` or ``int64``) so
     that searches can filter on it. ``fulltext``: its words are indexed for full-text
-    search. ``shown``: part of what the API answers.
+    search. ``shown``: part of what the API answers. ``index``: an SQL index on it, for
+    records looked up by its value (``Collection.where``).
     """
 
     type: TypeEngine[Any]
@@ -45,6 +46,7 @@ class Column:
     fulltext: bool = False
     shown: bool = True
     nullable: bool = False
+    index: bool = False
 
 
 class Record(BaseModel):
@@ -81,7 +83,7 @@ def columns(model: type[Record]) -> dict[str, Column]:
 def record_fields(model: type[Record]) -> tuple[RecordField, ...]:
     """The SQL columns of the app's collections."""
     return tuple(
-        RecordField(name, column.type, nullable=column.nullable)
+        RecordField(name, column.type, nullable=column.nullable, index=column.index)
         for name, column in columns(model).items()
     )
 

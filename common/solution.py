@@ -1,6 +1,6 @@
 """What an app declares to plug its domain into the shared layer."""
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from common.collection import Collection, CollectionSpec
 from common.encoders import Encoder
+from common.jobs import JobContext
 from common.loading import ItemCodec, Parsed
 from common.records import Record
 from common.settings import Settings
@@ -17,6 +18,10 @@ from common.sources import FileParser, Formats
 from common.vector_store import Capabilities, VectorIndex
 
 T = TypeVar("T")
+
+# Stores a load's parsed items in a collection: (job, collection, items, the app's encoder,
+# the app's settings).
+StoreItems = Callable[[JobContext, Collection, Iterable[Parsed[Any]], Any, Any], None]
 S = TypeVar("S", bound=Settings)
 
 
@@ -47,12 +52,15 @@ class Loader:
     ``parser``: the parser of one load, given the app's settings and what the load chose.
     ``options``: what one load may choose (form fields of an upload, fields of a path load).
     ``sample``: the data the app ships (a file or a folder), loaded on first start.
+    ``store``: how parsed items are stored (``common.loading.run_load`` unless an app's
+    items expand into several stored entries, e.g. a video into its frames).
     """
 
     suffixes: tuple[str, ...]
     parser: Callable[[Any, Any], Parser[Any]]
     options: type[BaseModel] = NoOptions
     sample: Path | None = None
+    store: StoreItems | None = None
 
 
 # The vector index of a collection, from the options it was created with and what the
@@ -75,11 +83,12 @@ class Solution(Generic[S]):
     record: type[Record]
     index: VectorIndex | IndexFor
     load_encoder: Callable[[S], Encoder]
-    # How items are stored in a collection (its options may matter, e.g. fingerprint size).
-    codec: Callable[[Encoder, Collection], ItemCodec[Any]]
     loader: Loader
     routers: Sequence[APIRouter]
     default_collection: str
+    # How items are stored in a collection (its options may matter, e.g. fingerprint size);
+    # not needed when the loader stores items itself (``Loader.store``).
+    codec: Callable[[Encoder, Collection], ItemCodec[Any]] | None = None
     # What each collection may choose when it is created: a pydantic model whose defaults
     # are what a collection gets when a load creates it.
     collection_options: type[BaseModel] | None = None

@@ -38,6 +38,8 @@ jobs_table = Table(
     Column("failed", Integer, nullable=False, default=0),
     Column("error", Text, nullable=True),
     Column("timings", JSON, nullable=False),
+    # What an app measures its progress in besides items (e.g. seconds of video).
+    Column("progress", JSON, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("started_at", Timestamp, nullable=True),
     Column("finished_at", Timestamp, nullable=True),

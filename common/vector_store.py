@@ -33,6 +33,8 @@ ScalarKind = Literal["varchar", "int64"]
 # (which adds ~200 ms per search on a server); counts and gets that must see every write
 # ask for Strong explicitly.
 SEARCH_CONSISTENCY = "Session"
+# Rows per insert request: 1,000 rows of 1280 floats are ~5 MB, far below gRPC's limit.
+INSERT_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -168,8 +170,10 @@ class VectorStore:
         self.client.flush(name)
 
     def insert(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            self.client.insert(name, list(rows))
+        """Insert rows, ``INSERT_BATCH`` per request (a long video's frames in one add would
+        otherwise exceed the server's message size)."""
+        for start in range(0, len(rows), INSERT_BATCH):
+            self.client.insert(name, list(rows[start : start + INSERT_BATCH]))
 
     def search(
         self,

@@ -9,4 +9,5 @@ APPS = (
     "solutions.qa_chatbot.app",
     "solutions.image_search.app",
     "solutions.molecular_search.app",
+    "solutions.video_analysis.app",
 )

@@ -1,7 +1,9 @@
-"""Run one QA load in this process and die in the middle of it, for the consistency tests.
+"""Run one load in this process and die in the middle of it, for the consistency tests.
 
-    python -m tests.crash_load FILE MODE
+    python -m tests.crash_load FILE MODE [APP [BATCH]]
 
+APP is the module declaring the app's ``SOLUTION`` (the QA chatbot by default), BATCH the
+write it dies on (3 by default; a video app writes one video per batch).
 MODE ``after-milvus`` dies (``os._exit``) on the 3rd batch right after its vectors reached
 Milvus and before SQL marked them ready; ``before-index`` dies inside the transaction that
 marks them ready, after the rows' update and before the full-text index write;
@@ -11,6 +13,7 @@ Backends come from the usual ``SEARCH_*`` environment variables.
 """
 
 import asyncio
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -20,20 +23,19 @@ from common.api.loads import LoadSource, start_load
 from common.app import start_app
 from common.lexical import LexicalIndex
 from common.record_store import READY, RecordStore
+from common.solution import Solution
 from common.vector_store import VectorStore
-from solutions.qa_chatbot.app import SOLUTION
-from solutions.qa_chatbot.settings import QASettings
 
 KILLED = 137
 FATAL_BATCH = 3
 
 
-def inject(mode: str) -> None:
+def inject(mode: str, fatal: int = FATAL_BATCH) -> None:
     calls = {"n": 0}
 
     def die_on_fatal_batch() -> None:
         calls["n"] += 1
-        if calls["n"] == FATAL_BATCH:
+        if calls["n"] == fatal:
             print("dying now", flush=True)
             os._exit(KILLED)
 
@@ -66,11 +68,12 @@ def inject(mode: str) -> None:
         VectorStore.insert = die_then_insert  # type: ignore[method-assign]
 
 
-async def main(path: Path, mode: str) -> None:
-    inject(mode)
-    settings = QASettings(load_sample_data=False, job_batch_size=16)
-    context = await start_app(SOLUTION, settings)
-    parser = SOLUTION.loader.parser(settings, SOLUTION.loader.options())
+async def main(path: Path, mode: str, app: str, fatal: int) -> None:
+    inject(mode, fatal)
+    solution: Solution[Any] = importlib.import_module(app).SOLUTION
+    settings = solution.settings_model(load_sample_data=False, job_batch_size=16)
+    context = await start_app(solution, settings)
+    parser = solution.loader.parser(settings, solution.loader.options())
     job = start_load(context, "crash", LoadSource("crash-test", path, parser))
     print(f"job {job.id}", flush=True)
     await asyncio.to_thread(context.runner.wait, job.id)
@@ -78,4 +81,7 @@ async def main(path: Path, mode: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), sys.argv[2]))
+    file, mode, *rest = sys.argv[1:]
+    app = rest[0] if rest else "solutions.qa_chatbot.app"
+    fatal = int(rest[1]) if len(rest) > 1 else FATAL_BATCH
+    asyncio.run(main(Path(file), mode, app, fatal))

@@ -36,8 +36,9 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def apps(qa_encoders, efficientnet) -> list[Solution[Any]]:  # type: ignore[no-untyped-def]
-    return with_encoders(installed(APPS), {"qa": qa_encoders, "images": efficientnet})
+def apps(qa_encoders, efficientnet, frame_encoder) -> list[Solution[Any]]:  # type: ignore[no-untyped-def]
+    encoders = {"qa": qa_encoders, "images": efficientnet, "video": frame_encoder}
+    return with_encoders(installed(APPS), encoders)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from common.settings import Settings
 from solutions.image_search.settings import ImageSettings
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.qa_chatbot.settings import QASettings
+from solutions.video_analysis.settings import VideoSettings
 from tests import compose
 from tests.compose import Dockerfile, IgnoreFile, interpolate, load_raw, variables
 
@@ -26,6 +27,7 @@ SETTINGS = {
     "qa_chatbot": QASettings,
     "image_search": ImageSettings,
     "molecular_search": MoleculeSettings,
+    "video_analysis": VideoSettings,
 }
 STACKS = sorted((ROOT / "docker").glob("*/compose.yaml"))
 

@@ -31,12 +31,15 @@ from solutions import APPS
 from solutions.molecular_search.app import SOLUTION as MOLECULES
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.qa_chatbot.app import SAMPLE as QA_SAMPLE
+from solutions.video_analysis.tests.fixtures import SampleVideos, truth
+from solutions.video_analysis.tests.fixtures import pictures as clip_pictures
 from tests.browser import chromium, screenshot, serving, watched_tab
 from tests.helpers import use_embedded_storage, with_encoders
 from tests.imagery import encoded, photos
 
 ROOT = Path(__file__).resolve().parents[1]
 LOAD_TIMEOUT_MS = 180_000
+CLIP = truth()
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 NAME_RULE = (
@@ -46,12 +49,15 @@ NAME_RULE = (
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, qa_encoders, efficientnet) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def site(
+    tmp_path_factory: pytest.TempPathFactory, qa_encoders, efficientnet, frame_encoder
+) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """Every app in one process, as ``scripts/demo`` runs them, with empty stores."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         # Empty stores: the tests load the samples through the UI.
         use_embedded_storage(monkeypatch, tmp_path_factory.mktemp("site"), load_sample=False)
-        solutions = with_encoders(installed(APPS), {"qa": qa_encoders, "images": efficientnet})
+        encoders = {"qa": qa_encoders, "images": efficientnet, "video": frame_encoder}
+        solutions = with_encoders(installed(APPS), encoders)
         with serving(create_site(solutions, Settings())) as url:
             yield url
 
@@ -741,3 +747,68 @@ def test_an_app_alone_serves_only_its_page(
         expect(docs).to_have_attribute("href", "docs")
         alone.goto(url + "docs")
         expect(alone.locator("#swagger-ui")).to_be_attached()
+
+
+def test_video_page(site: str, page: Page, test_videos: SampleVideos, tmp_path: Path) -> None:
+    page.goto(site + "#/video")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Video analysis")
+    choose_collection(page, "moments")
+    page.get_by_label("Load videos (mp4, mov, webm, mkv, avi) into “moments”").set_input_files(
+        test_videos.clip
+    )
+    job = live_job(page)
+    expect(job.locator(".job-status")).to_contain_text("s of video")
+    expect(page.locator(".library details.video-item")).to_have_count(1)
+    assert_controls_labelled(page)
+    # Find by picture: the clip's moment with the coffee cup, on a timeline.
+    query = tmp_path / "coffee.png"
+    query.write_bytes(encoded(clip_pictures()["coffee"]))
+    page.get_by_label("Query picture").set_input_files(query)
+    result = page.locator(".video-result").first
+    expect(result.locator("h4")).to_contain_text("clip.mp4")
+    all_pictures_decoded(page, ".video-result .moment img")
+    start, end = CLIP.spans["coffee"]
+    best = result.locator(".moment").first
+    expect(best.locator(".moment-time")).to_have_text("0:10\u20130:14")
+    assert_meters_run_from_0_to_1(page)
+    # A click on the moment seeks the player there, and the browser really plays the file.
+    result.locator(".timeline .marker").first.click()
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video.player');"
+        f" return v.readyState >= 1 && Math.abs(v.currentTime - {start}) <= 1; }}",
+        timeout=30_000,
+    )
+    assert page.evaluate("() => document.querySelector('video.player').error") is None
+    expect(page.locator(".now-playing")).to_contain_text("clip.mp4 from 0:10")
+    screenshot(page, "video")
+    # By words: the shot labelled espresso, the word marked.
+    page.get_by_role("radio", name="Words").check()
+    page.get_by_label("Words to find").fill("espresso")
+    page.get_by_label("Words to find").press("Enter")
+    expect(page.locator(".results h3")).to_have_text("Moments with “espresso”")
+    expect(page.locator(".video-result mark").first).to_have_text("espresso")
+    page.locator(".video-result .moment").first.click()
+    page.wait_for_function(
+        f"() => Math.abs(document.querySelector('video.player').currentTime - {start}) <= 1"
+    )
+    assert end > start
+    # The storyboard: a shot per cut, each a seek.
+    page.locator(".library details.video-item summary").click()
+    shots = page.locator(".library .storyboard .moment")
+    expect(shots).to_have_count(len(CLIP.cuts))
+    all_pictures_decoded(page, ".library .storyboard img")
+    shots.nth(3).click()
+    page.wait_for_function(
+        f"() => Math.abs(document.querySelector('video.player').currentTime - {CLIP.cuts[3]}) <= 1"
+    )
+    screenshot(page, "video-storyboard")
+    # A file that is not a video: refused with the reason, nothing loaded.
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("not a video")
+    page.get_by_label("Load videos (mp4, mov, webm, mkv, avi) into “moments”").set_input_files(
+        not_video
+    )
+    expect(page.locator(".jobs .job").first.get_by_role("alert")).to_contain_text(
+        "not a video file"
+    )
+    expect(page.locator(".library details.video-item")).to_have_count(1)

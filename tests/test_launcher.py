@@ -12,15 +12,17 @@ from tests.imagery import encoded, photos
 
 
 def test_one_process_serves_every_app(
-    tmp_path: Path, monkeypatch, qa_encoders, efficientnet
+    tmp_path: Path, monkeypatch, qa_encoders, efficientnet, frame_encoder
 ) -> None:  # type: ignore[no-untyped-def]
     use_embedded_storage(monkeypatch, tmp_path, load_sample=True)
     solutions = list(installed(APPS))
-    assert [s.namespace for s in solutions] == ["qa", "images", "molecules"]
-    solutions = with_encoders(solutions, {"qa": qa_encoders, "images": efficientnet})
+    assert [s.namespace for s in solutions] == ["qa", "images", "molecules", "video"]
+    encoders = {"qa": qa_encoders, "images": efficientnet, "video": frame_encoder}
+    solutions = with_encoders(solutions, encoders)
     with TestClient(create_site(solutions, Settings())) as site:
         links = site.get("/apps").json()
-        assert [link["docs"] for link in links] == ["qa/docs", "images/docs", "molecules/docs"]
+        docs = ["qa/docs", "images/docs", "molecules/docs", "video/docs"]
+        assert [link["docs"] for link in links] == docs
         front = site.get("/")  # the front-end, with a page per app
         assert "text/html" in front.headers["content-type"] and 'src="ui/app.js"' in front.text
         assert site.get("/ui/app.js").headers["content-type"].startswith("text/javascript")
@@ -33,9 +35,10 @@ def test_one_process_serves_every_app(
                 op["operationId"] for path in spec["paths"].values() for op in path.values()
             ]
             assert len(operations) == len(set(operations)), operations
-        for prefix in ("qa", "images", "molecules"):  # the samples load on first start
+        for prefix in ("qa", "images", "molecules", "video"):  # samples load on first start
             job = site.get(f"/{prefix}/jobs").json()[0]
-            assert wait_for_job(site, job["id"], prefix=f"/{prefix}")["status"] == "succeeded"
+            finished = wait_for_job(site, job["id"], prefix=f"/{prefix}", timeout=300)
+            assert finished["status"] == "succeeded" and finished["failed"] == 0, finished
         answer = site.post("/qa/collections/faq/ask", json={"question": "what does nprobe do?"})
         assert answer.json()["answered"]
         found = site.post(
@@ -51,7 +54,11 @@ def test_one_process_serves_every_app(
         aspirin = {"smiles": "CC(=O)Oc1ccccc1C(=O)O"}
         found = site.post("/molecules/collections/drugs/similar", json=aspirin).json()
         assert found["results"][0]["name"] == "Aspirin"
-        for prefix in ("qa", "images", "molecules"):  # each app links to its own jobs
+        videos = site.get("/video/collections/clips/videos").json()["videos"]
+        assert videos and all(
+            v["player_url"].startswith("http://testserver/video/") for v in videos
+        )
+        for prefix in ("qa", "images", "molecules", "video"):  # each app links to its own jobs
             response = site.post(f"/{prefix}/collections/sample_again/loads/sample")
             assert response.headers["location"].startswith(f"http://testserver/{prefix}/jobs/")
         assert site.get("/qa/health/ready").json()["status"] == "ready"

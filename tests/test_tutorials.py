@@ -15,6 +15,7 @@ TUTORIALS = [
     "solutions/qa_chatbot/README.md",
     "solutions/image_search/README.md",
     "solutions/molecular_search/README.md",
+    "solutions/video_analysis/README.md",
     "docker/README.md",
     "benchmarks/README.md",
     "docs/your-own-app.md",  # builds a fifth app from its file blocks, tests it, serves it

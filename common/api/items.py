@@ -91,6 +91,8 @@ def items_router(record: type[Record], add: AddItem[Any] | None = None) -> APIRo
             """
             item = hook.item(body, context.settings)
             codec_for = context.solution.codec
+            if codec_for is None:
+                raise RuntimeError("an app that adds single items declares its codec")
             collection, stored_record = add_one(
                 context.collections, name, lambda c: codec_for(context.encoder, c), item
             )

@@ -78,11 +78,17 @@ def start_load(context: AppContext, name: str, source: LoadSource) -> Job:
     def work(job: JobContext) -> None:
         # Created here, not in the request: on a Milvus server that takes seconds.
         collection = context.collections.get_or_create(name)
-        codec = context.solution.codec(context.encoder, collection)
         job.set_total(source.parser.count(source.path))
         # Reading (decoding images, parsing rows) runs ahead on its own thread.
         items = prefetch(source.parser.parse(source.path), ahead=2 * batch_size)
-        run_load(job, collection, items, codec, batch_size)
+        solution = context.solution
+        if solution.loader.store is not None:
+            solution.loader.store(job, collection, items, context.encoder, context.settings)
+        elif solution.codec is not None:
+            codec = solution.codec(context.encoder, collection)
+            run_load(job, collection, items, codec, batch_size)
+        else:
+            raise RuntimeError(f"app {solution.namespace!r} declares no codec and no store")
 
     return context.runner.submit(name, source.label, work, source.discard)
 

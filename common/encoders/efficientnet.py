@@ -151,14 +151,17 @@ class EfficientNetLite0Encoder:
 
     def encode(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Encode decoded RGB images in batches: float32 ``(n, 1280)``, rows of unit length."""
-        vectors = np.empty((len(images), self.dim), dtype=np.float32)
+        return normalized(self.features(images))
+
+    def features(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """The pooled features before normalisation, float32 ``(n, 1280)``: what the
+        network's ImageNet classifier reads (``common.encoders.imagenet``)."""
+        features = np.empty((len(images), self.dim), dtype=np.float32)
         for start in range(0, len(images), self.batch_size):
             pixels = preprocess(images[start : start + self.batch_size])
             with self._lock:
-                features = self._run(pixels)
-            vectors[start : start + len(pixels)] = features
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return np.asarray(vectors / np.maximum(norms, 1e-12))
+                features[start : start + len(pixels)] = self._run(pixels)
+        return features
 
     def _run(self, pixels: np.ndarray) -> np.ndarray:
         """Pooled, unnormalised features of a preprocessed batch."""
@@ -255,6 +258,12 @@ class EfficientNetLite0Encoder:
             diff,
         )
         return session
+
+
+def normalized(features: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (the vectors that are stored and compared by cosine)."""
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return np.asarray(features / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
 def _load_torch_model(weights: Path) -> tuple[Any, Any]:

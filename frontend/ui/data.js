@@ -69,7 +69,8 @@ function collectionView(ctx, data, listed) {
   const live = h("div", { class: "jobs" });
   const more = h("div");
   const history = jobHistory(api, name, followed);
-  const items = itemsBrowser({ api, collection: name, noun: data.noun, look: data.item, onDeleted: refresh });
+  // A page without `data.item` browses its collection its own way (videos: their storyboards).
+  const items = data.item ? itemsBrowser({ api, collection: name, noun: data.noun, look: data.item, onDeleted: refresh }) : null;
   let reads = 0; // the latest read of the collection list; an earlier one gives way
 
   async function refresh() {
@@ -93,8 +94,9 @@ function collectionView(ctx, data, listed) {
       more.replaceChildren();
       return;
     }
-    more.replaceChildren(history.node, items.node);
-    await Promise.all([history.refresh(), items.show(mine.count)]);
+    more.replaceChildren(history.node, items ? items.node : "");
+    await Promise.all([history.refresh(), items ? items.show(mine.count) : null]);
+    if (ctx.onRefresh) ctx.onRefresh(); // a page that lists the collection its own way
   }
 
   function dropStep(mine) {

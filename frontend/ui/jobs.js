@@ -9,7 +9,8 @@ const HISTORY_LENGTH = 10;
 export function jobLine(job) {
   const counts = `added ${formatCount(job.added)}, duplicates ${formatCount(job.duplicates)}, failed ${formatCount(job.failed)}`;
   const of = job.total ? ` / ${formatCount(job.total)}` : "";
-  return `${job.source}: ${job.status}, ${formatCount(job.done)}${of} items (${counts})`;
+  const seconds = job.progress && job.progress.seconds !== undefined ? `, ${formatCount(Math.round(job.progress.seconds))} s of video` : "";
+  return `${job.source}: ${job.status}, ${formatCount(job.done)}${of} items${seconds} (${counts})`;
 }
 
 // Why the job failed as a whole, and every item it could not load with the reason.

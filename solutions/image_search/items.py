@@ -10,7 +10,7 @@ from pydantic import ConfigDict
 from sqlalchemy import Integer, String
 
 from common import Collection, Column, Encoder, ItemCodec, Record
-from solutions.image_search.images import content_key, decode_image, thumbnail_jpeg
+from common.images import content_key, decode_image, thumbnail_jpeg
 
 # Pictures are reduced to this shorter side before encoding (the encoder itself works at
 # 224 px), so a batch of 12-megapixel photos does not sit in memory at full size.

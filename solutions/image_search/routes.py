@@ -21,7 +21,7 @@ from common import (
     UnsupportedMediaType,
     url_for,
 )
-from solutions.image_search.images import ImageRejected, NotAnImage
+from common.images import ImageRejected, NotAnImage
 from solutions.image_search.items import MAX_LABEL, MEDIA_TYPES, ImageFile, ImageRecord, read_image
 from solutions.image_search.settings import Config, ImageSettings
 

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 
 from common import InvalidInput, Loader, Parsed
 from common.archives import check_zip, zip_member_count, zip_members
+from common.images import ImageRejected
 from common.sources import files_below, unreadable
-from solutions.image_search.images import ImageRejected
 from solutions.image_search.items import MAX_LABEL, ImageFile, read_image
 from solutions.image_search.settings import ImageSettings
 

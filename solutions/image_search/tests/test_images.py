@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from solutions.image_search.images import (
+from common.images import (
     DecodedImage,
     ImageRejected,
     content_key,

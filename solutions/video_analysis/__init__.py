@@ -1,0 +1,1 @@
+"""Video analysis: find the moment in videos by a picture or by words."""
