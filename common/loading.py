@@ -146,12 +146,17 @@ def run_load(
             if pending is not None:
                 pending.result()
     finally:
-        # Also after a cancel or a failure: what was stored should be searched quickly.
-        with context.timed("flush"):
-            try:
-                collection.flush()
-            except Exception:
-                log.exception("flushing %s failed", collection.physical)
+        flush_after_load(context, collection)
+
+
+def flush_after_load(context: JobContext, collection: Collection) -> None:
+    """The end of every load, also after a cancel or a failure: what was stored should be
+    searched quickly. A failed flush is logged, never raised over the load's own outcome."""
+    with context.timed("flush"):
+        try:
+            collection.flush()
+        except Exception:
+            log.exception("flushing %s failed", collection.physical)
 
 
 def _encode_new(

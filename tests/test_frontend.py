@@ -796,6 +796,7 @@ def test_video_page(site: str, page: Page, test_videos: SampleVideos, tmp_path: 
     page.locator(".library details.video-item summary").click()
     shots = page.locator(".library .storyboard .moment")
     expect(shots).to_have_count(len(CLIP.cuts))
+    expect(shots.nth(4).locator(".shot-text")).to_have_text("\u201cQUARTERLY RESULTS 2026\u201d")
     all_pictures_decoded(page, ".library .storyboard img")
     shots.nth(3).click()
     page.wait_for_function(

@@ -8,7 +8,6 @@ is found by its id (from the file's SHA-256) before anything is decoded.
 
 import hashlib
 import io
-import logging
 import tempfile
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
@@ -24,7 +23,7 @@ from common.collection import Entry, content_id
 from common.encoders.efficientnet import EfficientNetLite0Encoder, normalized
 from common.encoders.imagenet import ImageNetLabels
 from common.jobs import JobContext
-from common.loading import batched, prefetch
+from common.loading import batched, flush_after_load, prefetch
 from solutions.video_analysis.decode import (
     FramePass,
     Limits,
@@ -37,8 +36,6 @@ from solutions.video_analysis.items import MAX_NAME, FrameRecord, VideoOptions
 from solutions.video_analysis.ocr import ScreenText
 from solutions.video_analysis.playable import make_playable, media_type, plays_in_browsers
 from solutions.video_analysis.settings import VideoSettings
-
-log = logging.getLogger(__name__)
 
 ENCODE_BATCH = 32
 THUMBNAIL_BOX = (320, 180)
@@ -123,11 +120,7 @@ def store_videos(
             # Nothing added: another load stored the same video meanwhile.
             job.count(added=1 if added else 0, duplicates=0 if added else 1)
     finally:
-        with job.timed("flush"):
-            try:
-                collection.flush()
-            except Exception:
-                log.exception("flushing %s failed", collection.physical)
+        flush_after_load(job, collection)
 
 
 def index_video(

@@ -135,7 +135,8 @@ export function render(section, ctx) {
       },
       h("img", { src: shot.thumbnail_url, alt: `Shot ${shot.shot + 1} of ${video.name}`, loading: "lazy" }),
       h("span", { class: "moment-time" }, `${clock(shot.start)}–${clock(shot.end)}`),
-      shot.tags ? h("span", { class: "small muted" }, shot.tags) : null)))));
+      shot.tags ? h("span", { class: "small muted" }, shot.tags) : null,
+      shot.text ? h("span", { class: "small shot-text" }, `“${shot.text}”`) : null)))));
   }
 
   async function listVideos() {
