@@ -179,3 +179,17 @@ def _unidentified(data: bytes) -> str:
     if text.startswith((b"<!doctype html", b"<html")):
         return "not an image (looks like an HTML page)"
     return "not an image"
+
+
+# Pictures are reduced to this shorter side before encoding (the image encoder itself works
+# at 224 px), so a batch of 12-megapixel photos does not sit in memory at full size.
+ENCODE_SIDE = 512
+
+
+def for_encoding(image: Image.Image) -> Image.Image:
+    shorter = min(image.size)
+    if shorter <= ENCODE_SIDE:
+        return image
+    scale = ENCODE_SIDE / shorter
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)

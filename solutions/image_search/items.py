@@ -10,11 +10,8 @@ from pydantic import ConfigDict
 from sqlalchemy import Integer, String
 
 from common import Collection, Column, Encoder, ItemCodec, Record
-from common.images import content_key, decode_image, thumbnail_jpeg
+from common.images import content_key, decode_image, for_encoding, thumbnail_jpeg
 
-# Pictures are reduced to this shorter side before encoding (the encoder itself works at
-# 224 px), so a batch of 12-megapixel photos does not sit in memory at full size.
-ENCODE_SIDE = 512
 MAX_NAME = 255
 MAX_LABEL = 200
 MEDIA_TYPES = {
@@ -60,15 +57,6 @@ class ImageFile:
     record: ImageRecord
     picture: Image.Image  # RGB, upright, reduced for encoding
     thumbnail: bytes
-
-
-def for_encoding(image: Image.Image) -> Image.Image:
-    shorter = min(image.size)
-    if shorter <= ENCODE_SIDE:
-        return image
-    scale = ENCODE_SIDE / shorter
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
 def read_image(data: bytes, name: str, label: str, *, max_pixels: int) -> ImageFile:

@@ -45,7 +45,6 @@ class Limits:
 class VideoInfo:
     """What the container says about the video stream, checked against the limits."""
 
-    container: str
     codec: str
     width: int  # as displayed (after rotation)
     height: int
@@ -53,17 +52,14 @@ class VideoInfo:
     duration: float | None  # seconds; None when the file does not say
     declared: float | None  # how long the frames should run, where the file says so
     rotation: int  # degrees counter-clockwise to turn frames upright
-    audio: bool
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One sampled frame: its position, time, upright picture and whether it starts a shot."""
+    """One sampled frame: its time and upright picture."""
 
-    index: int
     time: float
     picture: Image.Image
-    cut: bool
 
 
 def probe(path: Path, limits: Limits) -> VideoInfo:
@@ -83,16 +79,16 @@ def probe(path: Path, limits: Limits) -> VideoInfo:
             raise VideoRejected(
                 f"frames of {width}x{height} are over the limit of {limits.max_pixels:,} pixels"
             )
-        duration = _duration(container, stream)
-        # How long the frames should run: the stream's own duration, or the container's when
-        # no other stream (a longer soundtrack) may account for it.
-        declared = (
+        own = (
             float(stream.duration * stream.time_base)
-            if stream.duration and stream.time_base is not None
+            if stream.duration and stream.duration > 0 and stream.time_base is not None
             else None
         )
-        if declared is None and len(container.streams) == 1:
-            declared = duration
+        whole = container.duration / av.time_base if container.duration else None
+        duration = own or whole
+        # How long the frames should run: the stream's own duration, or the container's when
+        # no other stream (a longer soundtrack) may account for it.
+        declared = own if own is not None else whole if len(container.streams) == 1 else None
         if duration is not None and duration > limits.max_seconds:
             raise VideoRejected(
                 f"{duration:.0f} s of video is over the limit of {limits.max_seconds:.0f} s"
@@ -102,7 +98,6 @@ def probe(path: Path, limits: Limits) -> VideoInfo:
             width, height = height, width
         rate = stream.average_rate or stream.guessed_rate
         return VideoInfo(
-            container=container.format.name,
             codec=stream.codec_context.name,
             width=width,
             height=height,
@@ -110,7 +105,6 @@ def probe(path: Path, limits: Limits) -> VideoInfo:
             duration=duration,
             declared=declared,
             rotation=rotation,
-            audio=bool(container.streams.audio),
         )
 
 
@@ -121,14 +115,6 @@ def _open(path: Path) -> av.container.InputContainer:
         raise VideoRejected("not a video file, or too damaged to read") from error
     except av.error.FFmpegError as error:
         raise VideoRejected(f"cannot be read as a video: {error.strerror}") from error
-
-
-def _duration(container: av.container.InputContainer, stream: av.video.VideoStream) -> float | None:
-    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None and container.duration > 0:
-        return container.duration / av.time_base
-    return None
 
 
 def _first_frame(container: av.container.InputContainer) -> av.VideoFrame:
@@ -179,7 +165,6 @@ class FramePass:
             origin: float | None = None
             next_sample = 0.0
             last_time = -1.0
-            index = 0
             clock = time_now()
             try:
                 for frame in container.decode(stream):
@@ -207,11 +192,10 @@ class FramePass:
                     if cut:
                         self.cuts.append(time)
                     if self.decoded == 0 or cut or time >= next_sample - 1e-6:
-                        sample = Sample(index, time, self._picture(frame), cut or self.decoded == 0)
+                        sample = Sample(time, self._picture(frame))
                         self.decode_seconds += time_now() - clock
                         yield sample
                         clock = time_now()
-                        index += 1
                         next_sample = time + self.every
                     self.decoded += 1
                     last_time = time

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from common import (
@@ -20,9 +21,8 @@ from common import (
     url_for,
 )
 from common.errors import NotFound
-from common.images import ImageRejected, NotAnImage, decode_image
+from common.images import ImageRejected, NotAnImage, decode_image, for_encoding
 from common.lexical import highlight
-from solutions.video_analysis.decode import SAMPLE_SIDE
 from solutions.video_analysis.moments import Found, VideoFound, frame_moments, shot_moments
 from solutions.video_analysis.settings import Config
 
@@ -310,16 +310,14 @@ def moments_by_image(
     return _results(request, collection, frame_moments(matches, top_k))
 
 
-def _query_picture(upload: UploadFile) -> Any:
+def _query_picture(upload: UploadFile) -> Image.Image:
     try:
         decoded = decode_image(upload.file.read(), max_pixels=MAX_QUERY_PIXELS)
     except NotAnImage as error:
         raise UnsupportedMediaType(str(error)) from error
     except ImageRejected as error:
         raise InvalidInput(str(error)) from error
-    picture = decoded.image
-    picture.thumbnail((8 * SAMPLE_SIDE, SAMPLE_SIDE * 2))
-    return picture
+    return for_encoding(decoded.image)
 
 
 @router.get(
