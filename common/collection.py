@@ -284,9 +284,14 @@ class Collection:
         vectors: np.ndarray | Sequence[Any],
         top_k: int,
         where: Mapping[str, str | int] | None = None,
+        where_not: Mapping[str, str | int] | None = None,
     ) -> list[list[Match]]:
-        """Top-k matches per query vector, ranked by Milvus, records fetched in one query."""
-        hits = self._vectors.search(self.physical, self.spec.index, vectors, top_k, where)
+        """Top-k matches per query vector, ranked by Milvus, records fetched in one query;
+        ``where`` and ``where_not``: fields (filterable ones) that must, or must not, equal
+        the given values."""
+        hits = self._vectors.search(
+            self.physical, self.spec.index, vectors, top_k, where, where_not
+        )
         wanted = list({hit.id for row in hits for hit in row})
         records = self._records.fetch(self.table, wanted)
         return [

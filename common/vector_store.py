@@ -182,12 +182,13 @@ class VectorStore:
         vectors: np.ndarray | Sequence[bytes],
         limit: int,
         where: Mapping[str, str | int] | None = None,
+        where_not: Mapping[str, str | int] | None = None,
     ) -> list[list[Hit]]:
         results = self.client.search(
             name,
             data=_as_search_data(vectors, index.kind),
             limit=limit,
-            filter=filter_expression(where or {}),
+            filter=filter_expression(where or {}, where_not or {}),
             output_fields=["id"],
             search_params={"metric_type": index.metric, "params": _search_params(index, limit)},
             consistency_level=SEARCH_CONSISTENCY,
@@ -259,13 +260,18 @@ def _orm_api() -> Iterator[None]:
         yield
 
 
-def filter_expression(where: Mapping[str, str | int]) -> str:
-    """Equality filters joined with ``and``; values are encoded, never pasted in."""
-    parts = []
-    for field_name, value in where.items():
-        encoded = str(int(value)) if isinstance(value, int) else _quote(value)
-        parts.append(f"{field_name} == {encoded}")
+def filter_expression(
+    where: Mapping[str, str | int], where_not: Mapping[str, str | int] | None = None
+) -> str:
+    """Equality (``where``) and inequality (``where_not``) filters joined with ``and``;
+    values are encoded, never pasted in."""
+    parts = [f"{field_name} == {_literal(value)}" for field_name, value in where.items()]
+    parts += [f"{name} != {_literal(value)}" for name, value in (where_not or {}).items()]
     return " and ".join(parts)
+
+
+def _literal(value: str | int) -> str:
+    return str(int(value)) if isinstance(value, int) else _quote(value)
 
 
 def _quote(text: str) -> str:

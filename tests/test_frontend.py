@@ -31,7 +31,7 @@ from solutions import APPS
 from solutions.molecular_search.app import SOLUTION as MOLECULES
 from solutions.molecular_search.settings import MoleculeSettings
 from solutions.qa_chatbot.app import SAMPLE as QA_SAMPLE
-from solutions.video_analysis.tests.fixtures import SampleVideos, truth
+from solutions.video_analysis.tests.fixtures import EXCERPT, SampleVideos, truth
 from solutions.video_analysis.tests.fixtures import pictures as clip_pictures
 from tests.browser import chromium, screenshot, serving, watched_tab
 from tests.helpers import use_embedded_storage, with_encoders
@@ -803,6 +803,23 @@ def test_video_page(site: str, page: Page, test_videos: SampleVideos, tmp_path: 
         f"() => Math.abs(document.querySelector('video.player').currentTime - {CLIP.cuts[3]}) <= 1"
     )
     screenshot(page, "video-storyboard")
+    # Copies: an altered excerpt of the clip is found where it comes from, a click plays it.
+    page.get_by_role("radio", name="Copied clip").check()
+    page.get_by_label("Query clip (a video: where was its footage copied from?)").set_input_files(
+        test_videos.excerpt
+    )
+    copy = page.locator(".video-result").first
+    expect(copy.locator("h4")).to_contain_text("clip.mp4")
+    expect(copy.locator(".copies .moment")).to_have_count(1)
+    copy.locator(".copies .moment").click()
+    page.wait_for_function(
+        "() => Math.abs(document.querySelector('video.player').currentTime"
+        f" - {EXCERPT['start']}) <= 1"
+    )
+    screenshot(page, "video-copies")
+    # The only stored video has no copies but itself.
+    page.get_by_role("button", name="Find copies of this video").click()
+    expect(page.locator(".results")).to_contain_text("No copied footage found.")
     # A file that is not a video: refused with the reason, nothing loaded.
     not_video = tmp_path / "notes.mp4"
     not_video.write_text("not a video")

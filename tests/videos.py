@@ -65,3 +65,56 @@ def make_video(
                 container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
+
+
+def copy_of(
+    source: Path,
+    path: Path,
+    *,
+    start: float = 0.0,
+    end: float | None = None,
+    crop: float = 0.0,
+    scale: float = 1.0,
+    fps: int = 25,
+    crf: int = 30,
+    before: Sequence[Scene] = (),
+) -> Path:
+    """Footage of ``source`` from ``start`` to ``end`` as another file would carry it:
+    ``crop`` of each border cut off, resized by ``scale``, resampled to ``fps`` and encoded
+    again at a lower quality; ``before`` are other scenes played first."""
+    with av.open(str(source)) as reader:
+        stream = reader.streams.video[0]
+        decoded = []
+        for frame in reader.decode(stream):
+            seconds = float(frame.pts * frame.time_base)
+            if seconds >= start and (end is None or seconds < end):
+                decoded.append((seconds - start, frame.to_image()))
+    width, height = decoded[0][1].size
+    left, top = round(width * crop), round(height * crop)
+    box = (left, top, width - left, height - top)
+    size = (round((box[2] - box[0]) * scale / 2) * 2, round((box[3] - box[1]) * scale / 2) * 2)
+    with av.open(str(path), "w") as container:
+        out = container.add_stream("libx264", rate=fps, options={"crf": str(crf)})
+        out.width, out.height = size
+        out.pix_fmt = "yuv420p"
+        out.time_base = Fraction(1, fps)
+        index = 0
+
+        def write(picture: Image.Image) -> None:
+            nonlocal index
+            frame = av.VideoFrame.from_image(picture)
+            frame.pts = index
+            index += 1
+            container.mux(out.encode(frame))
+
+        for scene in before:
+            still = fit(scene.picture, size)
+            for _ in range(round(scene.seconds * fps)):
+                write(still)
+        shown, length = 0, decoded[-1][0]
+        for step in range(int(length * fps) + 1):
+            while shown + 1 < len(decoded) and decoded[shown + 1][0] <= step / fps + 1e-6:
+                shown += 1
+            write(decoded[shown][1].crop(box).resize(size, Image.Resampling.BILINEAR))
+        container.mux(out.encode(None))
+    return path

@@ -27,7 +27,7 @@ HERE = Path(__file__).parent
 SAMPLE = HERE / "data" / "sample"
 
 DESCRIPTION = """
-Find the moment in a collection of videos: by a picture, or by words.
+Find the moment in a collection of videos: by a picture, or by words; and copied footage.
 
 * A load decodes each video once with **PyAV**, samples a frame every second (and the first
   frame of every shot; shots are found on the same pass by **PySceneDetect**), and embeds
@@ -38,6 +38,9 @@ Find the moment in a collection of videos: by a picture, or by words.
   `GET /jobs/{id}` (progress in seconds of video) or its Server-Sent Events stream. A file
   that is not a video, is damaged, audio only or over the limits is refused with the reason.
 * Results are **moments** (start and end times), grouped by video, best video first.
+* **Copies**: a clip (uploaded, or a stored video) finds the stored videos that contain its
+  footage, even re-encoded, resized, cropped or at another frame rate, as **aligned
+  segments** (query start-end is stored start-end).
 * Videos play by id with `Range` support; those browsers cannot play get an H.264 copy.
 """
 
@@ -82,7 +85,9 @@ SOLUTION = Solution(
         "imagenet_classes",
         "rapidocr",
     ),
-    openapi_tags=({"name": "video", "description": "Moments by image or words, storyboards."},),
+    openapi_tags=(
+        {"name": "video", "description": "Moments by image or words, copies, storyboards."},
+    ),
     page=HERE / "page.js",
 )
 

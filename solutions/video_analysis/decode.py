@@ -35,6 +35,10 @@ class VideoRejected(Exception):
     """Why a file cannot be read as a video, in a sentence for people."""
 
 
+class NotAVideo(VideoRejected):
+    """The file is not a video at all (as opposed to a damaged or oversized one)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     max_pixels: int  # width x height of the video stream
@@ -70,7 +74,7 @@ def probe(path: Path, limits: Limits) -> VideoInfo:
         if not streams:
             kinds = sorted({stream.type for stream in container.streams})
             has = f"only {', '.join(kinds)} streams" if kinds else "no streams"
-            raise VideoRejected(f"no video stream in the file ({has})")
+            raise NotAVideo(f"no video stream in the file ({has})")
         stream = streams[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         if width <= 0 or height <= 0:
@@ -112,7 +116,7 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="ignore")
     except (av.error.InvalidDataError, av.error.EOFError) as error:
-        raise VideoRejected("not a video file, or too damaged to read") from error
+        raise NotAVideo("not a video file, or too damaged to read") from error
     except av.error.FFmpegError as error:
         raise VideoRejected(f"cannot be read as a video: {error.strerror}") from error
 

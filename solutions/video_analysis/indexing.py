@@ -20,10 +20,12 @@ from PIL import Image
 
 from common import Collection, Parsed
 from common.collection import Entry, content_id
+from common.encoders import Encoder
 from common.encoders.efficientnet import EfficientNetLite0Encoder, normalized
 from common.encoders.imagenet import ImageNetLabels
 from common.jobs import JobContext
 from common.loading import batched, flush_after_load, prefetch
+from solutions.video_analysis.copies import QueryFrame
 from solutions.video_analysis.decode import (
     FramePass,
     Limits,
@@ -121,6 +123,20 @@ def store_videos(
             job.count(added=1 if added else 0, duplicates=0 if added else 1)
     finally:
         flush_after_load(job, collection)
+
+
+def clip_frames(
+    path: Path, info: VideoInfo, limits: Limits, interval: float, encoder: Encoder
+) -> tuple[list[QueryFrame], np.ndarray]:
+    """A query clip's sampled frames (times) and their vectors, sampled as loads sample."""
+    frames = FramePass(path, info, limits, interval)
+    times: list[float] = []
+    vectors = []
+    for batch in batched(prefetch(frames, ahead=2 * ENCODE_BATCH), ENCODE_BATCH):
+        vectors.append(np.asarray(encoder.encode([sample.picture for sample in batch])))
+        times.extend(sample.time for sample in batch)
+    ends = [*times[1:], frames.end]
+    return [QueryFrame(t, e) for t, e in zip(times, ends, strict=True)], np.concatenate(vectors)
 
 
 def index_video(

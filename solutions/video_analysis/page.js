@@ -1,11 +1,12 @@
-// Video analysis: find the moment by a picture or by words; each video found shows a
-// timeline with its moments, and clicking a moment seeks the player to it. The videos of
-// the collection are listed below with their storyboards (shots), each shot a seek too.
+// Video analysis: find the moment by a picture or by words, or the videos that copy a
+// clip's footage; each video found shows a timeline with its moments (or copied segments),
+// and clicking one seeks the player to it. The videos of the collection are listed below
+// with their storyboards (shots), each shot a seek too, and a search for their copies.
 // Served at ui/pages/<app>.js next to the shared modules, so imports are relative to there.
 
 import { busy, dropZone, emptyState, formatCount, h, labelled, nextId, numberInput, numberOrNothing, scoreMeter } from "../components.js";
 
-export const summary = "Find the moment in your videos by a picture or by words: each result is a stretch of a video, and a click plays it from there.";
+export const summary = "Find the moment in your videos by a picture or by words, or where a clip's footage was copied from: each result is a stretch of a video, and a click plays it from there.";
 
 export const data = {
   noun: "sampled frames",
@@ -111,9 +112,40 @@ export function render(section, ctx) {
     if (found) show(`Moments with “${query}”`, found, null);
   }
 
+  // Copied footage: per video, a lane of the segments found in it; each a seek there.
+  function showCopies(title, found) {
+    const span = (a, b) => `${clock(a)}–${clock(b)}`;
+    const videos = found.results.map((entry) => h("article", { class: "video-result" },
+      h("h4", {}, entry.video.name, " ", h("span", { class: "muted small" }, `${clock(entry.video.duration)} · ${entry.seconds.toFixed(1)} s of the query`)),
+      timeline(entry.video, entry.segments, "Copied footage"),
+      h("ol", { class: "moments copies" }, entry.segments.map((segment) => h("li", {}, h("button", {
+        type: "button", class: "moment", "data-start": String(segment.start),
+        onclick: () => play(entry.video, segment.start, `copied ${span(segment.start, segment.end)}`),
+      },
+      h("span", { class: "moment-time" }, span(segment.start, segment.end)),
+      h("span", { class: "small" }, `= query ${span(segment.query_start, segment.query_end)}`),
+      scoreMeter(segment.score, "similarity")))))));
+    results.replaceChildren(h("h3", {}, title), videos.length ? h("div", { class: "video-results" }, videos) : emptyState("No copied footage found."));
+  }
+
+  async function byClip(file) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    form.append("top_k", String(Number(topK.value) || 10));
+    const found = await busy(results, `Reading ${file.name}…`, () => ctx.api.postForm(path("copies"), form));
+    if (found) showCopies(`Videos with footage of ${file.name} (${clock(found.duration)})`, found);
+  }
+
+  async function copiesOf(video) {
+    const found = await busy(results, "Comparing footage…", () => ctx.api.get(path(`videos/${video.id}/copies`), { top_k: Number(topK.value) || 10 }));
+    if (found) showCopies(`Other videos with footage of ${video.name}`, found);
+    results.scrollIntoView({ block: "nearest" });
+  }
+
   function ask(query) {
     if (query) lastQuery = query;
     if (!lastQuery) return undefined;
+    if (lastQuery.clip) return byClip(lastQuery.clip);
     return lastQuery.file ? byPicture(lastQuery.file) : byWords(lastQuery.words);
   }
 
@@ -128,6 +160,7 @@ export function render(section, ctx) {
     const board = await busy(slot, "Reading shots…", () => ctx.api.get(path(`videos/${video.id}`)));
     if (!board) return;
     slot.replaceChildren(
+      h("button", { type: "button", class: "secondary", onclick: () => copiesOf(video) }, "Find copies of this video"),
       timeline(video, board.shots, "Shots"),
       h("ol", { class: "moments storyboard" }, board.shots.map((shot) => h("li", {}, h("button", {
         type: "button", class: "moment", "data-start": String(shot.start),
@@ -158,20 +191,23 @@ export function render(section, ctx) {
 
   const modeName = nextId("by");
   const pictureRow = h("div", { class: "row" }, dropZone({ label: "Query picture", accept: "image/*", onFile: dropped }), preview);
+  const clipRow = h("div", { class: "row" }, dropZone({ label: "Query clip (a video: where was its footage copied from?)", accept: "video/*", onFile: (clip) => ask({ clip }) }));
   const wordsRow = h("form", { class: "row", onsubmit: (event) => {
     event.preventDefault();
     const query = words.value.trim();
     if (query) ask({ words: query });
   } }, labelled("Words to find", words), h("button", { type: "submit" }, "Search"));
   const modes = h("fieldset", { class: "switch" }, h("legend", {}, "Find by"),
-    ...[["picture", "Picture", true], ["words", "Words", false]].map(([value, text, checked]) => {
+    ...[["picture", "Picture", true], ["words", "Words", false], ["clip", "Copied clip", false]].map(([value, text, checked]) => {
       const id = nextId("by");
       return h("span", {}, h("input", { type: "radio", name: modeName, id, value, checked, onchange: () => {
         pictureRow.hidden = value !== "picture";
         wordsRow.hidden = value !== "words";
+        clipRow.hidden = value !== "clip";
       } }), h("label", { for: id }, text));
     }));
   wordsRow.hidden = true;
+  clipRow.hidden = true;
   for (const input of [topK, minScore]) input.addEventListener("change", () => ask());
   ctx.onRefresh = listVideos; // after every load or drop the data panel reports
 
@@ -179,7 +215,7 @@ export function render(section, ctx) {
     h("h2", { id: "search-heading" }, "Find the moment"),
     h("div", { class: "row" }, modes),
     h("div", { class: "row settings" }, labelled("Videos", topK), labelled("Picture similarity at least", minScore)),
-    pictureRow, wordsRow,
+    pictureRow, wordsRow, clipRow,
     player, nowPlaying,
     results,
     h("h3", {}, "Videos and their shots"),

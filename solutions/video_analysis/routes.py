@@ -1,6 +1,7 @@
 """The video app's routes: find the moment by image or by words, list videos, a video's
 shots (its storyboard), delete a video; and how its files are served."""
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -20,11 +21,17 @@ from common import (
     UnsupportedMediaType,
     url_for,
 )
+from common.encoders import Encoder
 from common.errors import NotFound
+from common.files import remove_quietly, store_upload
 from common.images import ImageRejected, NotAnImage, decode_image, for_encoding
 from common.lexical import highlight
+from solutions.video_analysis.copies import CopyFound, QueryFrame, find_copies
+from solutions.video_analysis.decode import Limits, NotAVideo, VideoRejected, probe
+from solutions.video_analysis.indexing import clip_frames
+from solutions.video_analysis.items import VideoOptions
 from solutions.video_analysis.moments import Found, VideoFound, frame_moments, shot_moments
-from solutions.video_analysis.settings import Config
+from solutions.video_analysis.settings import Config, VideoSettings
 
 router = APIRouter(tags=["video"])
 
@@ -33,6 +40,10 @@ MAX_QUERY = 500
 # A words query looks at this many best-matching shots before grouping them by video.
 WORD_HITS = 500
 MAX_QUERY_PIXELS = 50_000_000
+# A copies query looks at this many stored frames per query frame, searched this many
+# query frames at a time.
+COPY_HITS = 32
+COPY_SEARCH_BATCH = 64
 UNKNOWN: Responses = {404: {"model": ErrorResponse, "description": "Unknown collection or video."}}
 IMAGE_ERRORS: Responses = {
     413: {"model": ErrorResponse, "description": "Over the upload size limit."},
@@ -195,6 +206,61 @@ class Storyboard(BaseModel):
 
     video: Video
     shots: list[Shot]
+
+
+SEGMENT_EXAMPLE: dict[str, Any] = {
+    "query_start": 3.0,
+    "query_end": 14.7,
+    "start": 4.5,
+    "end": 16.2,
+    "score": 0.8127,
+    "frames": 13,
+}
+
+
+class CopySegment(BaseModel):
+    """A stretch of the query that is a stretch of a stored video."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SEGMENT_EXAMPLE]})
+
+    query_start: float = Field(description="Seconds into the query.")
+    query_end: float
+    start: float = Field(description="Seconds into the stored video.")
+    end: float
+    score: float = Field(description="Mean cosine similarity of its matched frames.")
+    frames: int = Field(description="Sampled query frames matched in it.")
+
+
+class VideoCopy(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"video": VIDEO_EXAMPLE, "seconds": 11.7, "segments": [SEGMENT_EXAMPLE]}]
+        }
+    )
+
+    video: Video
+    seconds: float = Field(description="Of the query found in this video.")
+    segments: list[CopySegment] = Field(description="In the query's time order.")
+
+
+class CopyResults(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "duration": 14.7,
+                    "frames": 15,
+                    "results": [
+                        {"video": VIDEO_EXAMPLE, "seconds": 11.7, "segments": [SEGMENT_EXAMPLE]}
+                    ],
+                }
+            ]
+        }
+    )
+
+    duration: float = Field(description="Seconds of the query.")
+    frames: int = Field(description="Its sampled frames.")
+    results: list[VideoCopy] = Field(description="Videos with the most copied seconds first.")
 
 
 class VideoList(BaseModel):
@@ -406,3 +472,133 @@ def delete_video(collection: ExistingCollection, video_id: ItemId) -> Deleted:
     ids = [int(f["id"]) for f in _frames(collection, video_id)]
     removed = collection.delete(ids)
     return Deleted(video=str(video_id), frames=len(removed))
+
+
+CopyScore = Annotated[
+    float | None,
+    Field(
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity a query frame needs to count as copied footage "
+        "(default `SEARCH_VIDEO_COPY_SCORE`).",
+        examples=[0.6],
+    ),
+]
+
+
+@router.post(
+    "/collections/{name}/copies",
+    summary="Find the stored videos that contain a clip's footage",
+    responses={
+        **UNKNOWN,
+        413: {"model": ErrorResponse, "description": "Over the upload size limit."},
+        415: {"model": ErrorResponse, "description": "Not a video."},
+        422: {"model": ErrorResponse, "description": "Damaged, or over the limits for a query."},
+    },
+)
+def copies_of_clip(
+    collection: ExistingCollection,
+    settings: Config,
+    encoder: AppEncoder,
+    request: Request,
+    file: Annotated[UploadFile, File(description="The query clip (any format a load takes).")],
+    top_k: TopVideos = 10,
+    min_score: Annotated[float | None, Form(ge=-1.0, le=1.0, examples=[0.6])] = None,
+) -> CopyResults:
+    """Stored videos that contain footage of the uploaded clip, even re-encoded, resized,
+    with borders cropped or at another frame rate: each with its **aligned segments**
+    (query start-end is stored start-end). The clip is sampled as loads sample (the
+    collection's `frame_interval`) and is not stored; it may run at most
+    `SEARCH_VIDEO_QUERY_MAX_SECONDS` (load longer videos and ask for their copies).
+
+    ```
+    curl -F file=@excerpt.mp4 localhost:8000/collections/clips/copies
+    ```
+    """
+    interval = VideoOptions.model_validate(collection.options).frame_interval
+    path = store_upload(file.file, settings.upload_dir, "", settings.max_upload_bytes)
+    try:
+        query, vectors = _clip(path, settings, interval, encoder)
+    finally:
+        remove_quietly(path)
+    return _copies(request, collection, settings, query, vectors, top_k, min_score, None)
+
+
+def _clip(
+    path: Path, settings: VideoSettings, interval: float, encoder: Encoder
+) -> tuple[list[QueryFrame], np.ndarray]:
+    limits = Limits(settings.video_max_pixels, settings.video_query_max_seconds)
+    try:
+        return clip_frames(path, probe(path, limits), limits, interval, encoder)
+    except NotAVideo as error:
+        raise UnsupportedMediaType(str(error)) from error
+    except VideoRejected as error:
+        raise InvalidInput(str(error)) from error
+
+
+@router.get(
+    "/collections/{name}/videos/{video_id}/copies",
+    summary="Find the other stored videos that contain a video's footage",
+    responses=UNKNOWN,
+)
+def copies_of_video(
+    collection: ExistingCollection,
+    video_id: ItemId,
+    settings: Config,
+    request: Request,
+    top_k: Annotated[
+        int, Query(ge=1, le=MAX_TOP_K, description="How many videos.", examples=[5])
+    ] = 10,
+    min_score: Annotated[CopyScore, Query()] = None,
+) -> CopyResults:
+    """As `POST /collections/{name}/copies`, with a stored video as the query (its own
+    frames are not matched): the other videos that share footage with it, aligned."""
+    frames = _frames(collection, video_id)
+    stored = collection.vectors([int(f["id"]) for f in frames])
+    frames = [f for f in frames if int(f["id"]) in stored]
+    query = [QueryFrame(float(f["time"]), float(f["until"])) for f in frames]
+    vectors = np.asarray([stored[int(f["id"])] for f in frames], dtype=np.float32)
+    return _copies(request, collection, settings, query, vectors, top_k, min_score, video_id)
+
+
+def _copies(
+    request: Request,
+    collection: Collection,
+    settings: VideoSettings,
+    query: list[QueryFrame],
+    vectors: np.ndarray,
+    top_k: int,
+    min_score: float | None,
+    exclude: int | None,
+) -> CopyResults:
+    where_not = {"video": exclude} if exclude is not None else None
+    matches = []
+    for start in range(0, len(query), COPY_SEARCH_BATCH):
+        batch = vectors[start : start + COPY_SEARCH_BATCH]
+        matches.extend(collection.search(batch, COPY_HITS, where_not=where_not))
+    interval = VideoOptions.model_validate(collection.options).frame_interval
+    threshold = settings.video_copy_score if min_score is None else min_score
+    found = find_copies(query, matches, interval, threshold, top_k)
+    return CopyResults(
+        duration=round(query[-1].until if query else 0.0, 3),
+        frames=len(query),
+        results=[_copy(request, collection, copy) for copy in found],
+    )
+
+
+def _copy(request: Request, collection: Collection, copy: CopyFound) -> VideoCopy:
+    return VideoCopy(
+        video=video_of(request, collection, copy.video),
+        seconds=round(copy.seconds, 3),
+        segments=[
+            CopySegment(
+                query_start=round(s.query_start, 3),
+                query_end=round(s.query_end, 3),
+                start=round(s.start, 3),
+                end=round(s.end, 3),
+                score=round(s.score, 4),
+                frames=s.frames,
+            )
+            for s in copy.segments
+        ],
+    )

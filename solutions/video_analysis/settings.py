@@ -29,6 +29,17 @@ class VideoSettings(Settings):
         description="Default cosine similarity a sampled frame needs to be part of a moment "
         "found by image.",
     )
+    video_copy_score: float = Field(
+        0.6,
+        ge=-1.0,
+        le=1.0,
+        description="Default cosine similarity a query frame needs to count as copied "
+        "footage (a copy re-encoded, resized and cropped keeps 0.65-0.8; other videos "
+        "stay below 0.55; see the README).",
+    )
+    video_query_max_seconds: float = Field(
+        600.0, gt=0, description="Longest clip accepted as a copies query (load longer ones)."
+    )
     video_playable_height: int = Field(
         720, ge=144, le=2160, description="Height of the H.264 copy made of unplayable videos."
     )

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -27,7 +28,7 @@ from solutions.video_analysis.settings import VideoSettings
 from tests.fixtures import make_settings, provide_backend
 from tests.helpers import with_encoder
 from tests.imagery import photos
-from tests.videos import Scene, caption, make_video
+from tests.videos import Scene, caption, copy_of, make_video
 
 TITLE = "QUARTERLY RESULTS 2026"
 # (picture, seconds on screen): shots start at 0, 5, 10, 14, 20, 24; the clip ends at 30.
@@ -40,6 +41,17 @@ SCRIPT = (
     ("horse", 6),
 )
 MAX_SECONDS = 120  # the test apps' duration limit
+SAMPLE = Path(__file__).parents[1] / "data" / "sample"
+# The excerpt: 8% of each border cut off, half the size, 15 fps, encoded again (crf 32).
+EXCERPT: dict[str, Any] = {
+    "start": 8.5,
+    "end": 22.5,
+    "crop": 0.08,
+    "scale": 0.5,
+    "fps": 15,
+    "crf": 32,
+}
+COCKATOO_EXCERPT = (2.4, 12.0)
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,8 @@ class SampleVideos:
     rotated: Path  # recorded sideways, with rotation metadata (a phone video)
     variable_rate: Path  # frames at irregular times
     many_streams: Path  # a video stream and 100 audio streams
+    excerpt: Path  # 3 s of another picture, then ``clip`` from 8.5 to 22.5 s, altered
+    cockatoo_excerpt: Path  # the cockatoo sample (real footage) from 2.4 to 12 s, altered
     bad: dict[str, Path]  # what a load must refuse, by what is wrong
 
 
@@ -102,6 +116,16 @@ def test_videos(tmp_path_factory: pytest.TempPathFactory) -> SampleVideos:
         rotated=_rotated(folder / "phone.mp4", others["chelsea"]),
         variable_rate=_variable_rate(folder / "vfr.mkv", others["coffee"], others["rocket"]),
         many_streams=_many_streams(folder / "streams.mkv", others["astronaut"]),
+        excerpt=copy_of(clip, folder / "excerpt.mp4", before=[Scene(others["logo"], 3)], **EXCERPT),
+        cockatoo_excerpt=copy_of(
+            SAMPLE / "cockatoo.mp4",
+            folder / "cockatoo_excerpt.mp4",
+            start=COCKATOO_EXCERPT[0],
+            end=COCKATOO_EXCERPT[1],
+            crop=0.12,
+            scale=0.75,
+            fps=30,
+        ),
         bad=_bad_files(folder / "bad", clip),
     )
 
@@ -256,6 +280,7 @@ def video_settings(backend: object, workdir: Path, **extra: object) -> VideoSett
         VideoSettings,
         max_upload_bytes=64 * 1024 * 1024,
         video_max_seconds=MAX_SECONDS,
+        video_query_max_seconds=60,
         video_max_pixels=1920 * 1080,
         **extra,
     )
