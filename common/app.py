@@ -83,9 +83,18 @@ def _prepare(
             f"{encoder.name} makes {encoder.dim}-d vectors but the collections "
             f"of {solution.namespace} are declared {spec.index.dim}-d"
         )
-    collections = Collections(storage, solution.namespace, spec_for, solution.default_options())
+    companions = {
+        kind: CollectionSpec.of(record, index)
+        for kind, (record, index) in solution.companions.items()
+    }
+    collections = Collections(
+        storage, solution.namespace, spec_for, solution.default_options(), companions
+    )
     mode = solution.mode(capabilities) if solution.mode is not None else ""
     collections.recover()
+    if solution.recover is not None:
+        for collection in collections.all():
+            solution.recover(collection)
     job_store = JobStore(storage.records.engine, solution.namespace)
     interrupted = job_store.fail_interrupted()
     if interrupted:

@@ -125,18 +125,28 @@ class Collection:
         physical: str,
         spec: CollectionSpec,
         options: Mapping[str, Any] | None = None,
+        companions: "Mapping[str, Collections] | None" = None,
     ) -> None:
         self.storage = storage
         self.name = name
         self.physical = physical
         self.spec = spec
         self.options: dict[str, Any] = dict(options or {})
+        self._companions = dict(companions or {})
         self.table: Table = storage.records.table(physical, spec.fields)
         self.lexical = LexicalIndex(storage.records, physical) if spec.fulltext_fields else None
         self._write_lock = threading.Lock()
         # Bumped by every add and delete in this process: lets an app cache what it derives
         # from the whole collection (e.g. a substructure screen) and know when it is stale.
         self.version = 0
+
+    def companion(self, kind: str) -> "Collection":
+        """This collection's companion of another kind (e.g. a video collection's faces):
+        a collection of the same name in the app's ``<namespace>_<kind>`` namespace, made
+        when first asked for and dropped with this one."""
+        if kind not in self._companions:
+            raise KeyError(f"collection {self.name!r} has no companion {kind!r}")
+        return self._companions[kind].get_or_create(self.name)
 
     @property
     def _vectors(self) -> VectorStore:
@@ -431,6 +441,8 @@ class Collections:
 
     They share one spec, unless the app lets each collection choose options (``spec_for``):
     the options are kept in the registry and the collection's spec follows from them.
+    ``companions``: other kinds of vector the app keeps per collection (kind: spec), each in
+    a namespace of its own (``<namespace>_<kind>``); see ``Collection.companion``.
     """
 
     def __init__(
@@ -439,9 +451,14 @@ class Collections:
         namespace: str,
         spec: "CollectionSpec | SpecFor",
         default_options: Mapping[str, Any] | None = None,
+        companions: Mapping[str, CollectionSpec] | None = None,
     ) -> None:
         self.storage = storage
         self.namespace = check_name(namespace, what="namespace")
+        self.companions = {
+            kind: Collections(storage, f"{self.namespace}_{kind}", companion)
+            for kind, companion in (companions or {}).items()
+        }
         self.spec_for: SpecFor = spec if callable(spec) else (lambda _options: spec)
         self.registry = Registry(storage.records.engine, self.namespace)
         self._default_options = dict(default_options or {})
@@ -474,7 +491,7 @@ class Collections:
             if row.name not in self._open:
                 spec = self.spec_for(row.options)
                 self._open[row.name] = Collection(
-                    self.storage, row.name, row.physical, spec, row.options
+                    self.storage, row.name, row.physical, spec, row.options, self.companions
                 )
             return self._open[row.name]
 
@@ -521,6 +538,9 @@ class Collections:
             row = self.registry.find(check_name(name))
             if row is None:
                 raise NotFound(f"no collection {name!r}")
+            for companions in self.companions.values():
+                if companions.exists(name):
+                    companions.drop(name)
             self.registry.set_state(row.physical, "dropping")
             self._finish_drop(row)
             self._open.pop(name, None)
@@ -537,6 +557,12 @@ class Collections:
 
     def recover(self) -> None:
         """Finish what a killed process left half done: drops, creates, adds and deletes."""
+        for companions in self.companions.values():
+            companions.recover()
+            # A companion whose collection is gone (killed between the two drops).
+            kept = {row.name for row in self.registry.all() if row.state == "ready"}
+            for name in set(companions.names()) - kept:
+                companions.drop(name)
         for row in self.registry.all():
             if row.state != "ready":
                 log.warning("finishing interrupted %s of %s", row.state, row.physical)

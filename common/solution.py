@@ -99,6 +99,12 @@ class Solution(Generic[S]):
     openapi_tags: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     # The app's page of the web front-end (an ES module); a generic page without it.
     page: Path | None = None
+    # Other kinds of vector kept beside each collection (kind: record model and index), e.g.
+    # the faces of a video collection: see ``Collection.companion``.
+    companions: Mapping[str, tuple[type[Record], VectorIndex]] = field(default_factory=dict)
+    # Run at start after the layer's own recovery: what the app must tidy across a
+    # collection and its companions after a crash (e.g. faces of a video never stored).
+    recover: Callable[[Collection], None] | None = None
 
     def default_options(self) -> dict[str, Any]:
         """The options a collection gets when nobody chose any (e.g. created by a load)."""

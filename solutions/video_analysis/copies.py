@@ -94,7 +94,7 @@ def _segments(
         for run in kept:
             # The stored span is the query's moved by the run's offset (copies play at the
             # same speed), which places it closer than the sampled frames' own times.
-            moved = sorted(_offset(query, i, chosen[i]) for i in run)[len(run) // 2]
+            moved = _refined(query, run, left, offset, interval)
             start, end = query[run[0]].time, query[run[-1]].until
             found.append(
                 Segment(
@@ -118,17 +118,49 @@ def _one_to_one(
     goes to one query frame only, the one it is nearest to. So a still or slow shot, which
     looks alike a few seconds either side, does not stretch a segment past the copy."""
     near = [
-        (abs(_offset(query, index, match) - offset), index, match)
+        (index, match)
         for index, match in candidates
         if abs(_offset(query, index, match) - offset) <= OFFSET_TOLERANCE * interval
     ]
     chosen: dict[int, Match] = {}
     taken: set[int] = set()
-    for _, index, match in sorted(near, key=lambda n: (n[0], -n[2].score)):
+    distance = {id(m): abs(_offset(query, i, m) - offset) for i, m in near}
+    for index, match in sorted(near, key=lambda pair: (distance[id(pair[1])], -pair[1].score)):
         if index not in chosen and match.id not in taken:
             chosen[index] = match
             taken.add(match.id)
     return chosen
+
+
+def _refined(
+    query: Sequence[QueryFrame],
+    run: list[int],
+    candidates: list[tuple[int, Match]],
+    offset: float,
+    interval: float,
+) -> float:
+    """The offset, to a twentieth of an interval, that best lines the run up: each query
+    frame moved by it lands on a stored frame (within half an interval) that matched it,
+    scoring that match. Inside a shot that barely moves many offsets score alike; the cuts,
+    sampled in both videos, are where a wrong offset lands frames in the wrong shot."""
+    members = set(run)
+    found: dict[int, list[Match]] = defaultdict(list)
+    for index, match in candidates:
+        if index in members:
+            found[index].append(match)
+
+    def fit(moved: float) -> float:
+        total = 0.0
+        for index in run:
+            target = query[index].time + moved
+            near = [
+                m for m in found[index] if abs(float(m.record["time"]) - target) <= interval / 2
+            ]
+            total += max((m.score for m in near), default=0.0)
+        return total
+
+    steps = [offset + interval * k / 20 for k in range(-20, 21)]
+    return max(steps, key=lambda moved: (round(fit(moved), 6), -abs(moved - offset)))
 
 
 def _offset(query: Sequence[QueryFrame], index: int, match: Match) -> float:

@@ -50,6 +50,7 @@ class VideoInfo:
     """What the container says about the video stream, checked against the limits."""
 
     codec: str
+    container: str  # FFmpeg's demuxer names, e.g. "mov,mp4,m4a,3gp,3g2,mj2" or "h264"
     width: int  # as displayed (after rotation)
     height: int
     fps: float  # average frame rate; 0 when the file does not say
@@ -70,6 +71,10 @@ def probe(path: Path, limits: Limits) -> VideoInfo:
     """Open the file and check its first video stream; raises VideoRejected with the reason."""
     container = _open(path)
     with container:
+        kind = container.format.name
+        if kind == "image2" or kind.endswith("_pipe"):  # how FFmpeg reads single pictures
+            picture = kind.removesuffix("_pipe")
+            raise NotAVideo(f"a still picture ({picture}), not a video")
         streams = container.streams.video
         if not streams:
             kinds = sorted({stream.type for stream in container.streams})
@@ -103,6 +108,7 @@ def probe(path: Path, limits: Limits) -> VideoInfo:
         rate = stream.average_rate or stream.guessed_rate
         return VideoInfo(
             codec=stream.codec_context.name,
+            container=kind,
             width=width,
             height=height,
             fps=float(rate) if rate else 0.0,
@@ -230,29 +236,63 @@ class FramePass:
 
 
 def frames_at(path: Path, info: VideoInfo, times: Sequence[float], side: int) -> list[Image.Image]:
-    """Upright pictures of the frames shown at ``times`` (seconds, as ``FramePass`` counts
-    them), the shorter side at most ``side``: one seek per time, for a few frames in detail
-    (the keyframes whose text is read)."""
-    pictures = []
-    with _open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        first = _first_frame(container)
-        origin = _seconds(first) or 0.0
-        for wanted in times:
-            target = origin + wanted
-            if stream.time_base is not None:  # to the keyframe at or before the time
-                container.seek(int(target / stream.time_base), stream=stream, backward=True)
-            chosen = None
-            for frame in container.decode(stream):
-                chosen = frame
-                seconds = _seconds(frame)
-                if seconds is None or seconds >= target - 1e-3:
-                    break
-            if chosen is None:
-                raise VideoRejected(f"the video has no frame at {wanted:.1f} s")
-            pictures.append(_upright(chosen, info, side))
-    return pictures
+    """Upright pictures of the frames shown at ``times`` (seconds as ``FramePass`` counts
+    them, ascending), the shorter side at most ``side``: a seek per time, for a few frames
+    in detail (the keyframes whose text is read); a file that cannot seek (a raw stream) is
+    read once from the start instead."""
+    try:
+        with _open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            origin = _seconds(_first_frame(container)) or 0.0
+            try:
+                return [_after_seek(container, stream, origin + t, info, side) for t in times]
+            except av.error.FFmpegError:
+                pass
+        with _open(path) as container:
+            return _in_one_pass(container, [origin + t for t in times], info, side)
+    except av.error.FFmpegError as error:
+        raise VideoRejected(f"the video cannot be read again ({error.strerror})") from error
+
+
+def _after_seek(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    target: float,
+    info: VideoInfo,
+    side: int,
+) -> Image.Image:
+    if stream.time_base is not None:  # to the keyframe at or before the time
+        container.seek(int(target / stream.time_base), stream=stream, backward=True)
+    chosen = None
+    for frame in container.decode(stream):
+        chosen = frame
+        seconds = _seconds(frame)
+        if seconds is None or seconds >= target - 1e-3:
+            break
+    if chosen is None:
+        raise VideoRejected(f"the video has no frame at {target:.1f} s")
+    return _upright(chosen, info, side)
+
+
+def _in_one_pass(
+    container: av.container.InputContainer, targets: list[float], info: VideoInfo, side: int
+) -> list[Image.Image]:
+    stream = container.streams.video[0]
+    rate = info.fps or 25.0
+    pictures: list[Image.Image] = []
+    last = None
+    for decoded, frame in enumerate(container.decode(stream)):
+        last = frame
+        seconds = _seconds(frame)
+        time = decoded / rate if seconds is None else seconds
+        while len(pictures) < len(targets) and time >= targets[len(pictures)] - 1e-3:
+            pictures.append(_upright(frame, info, side))
+        if len(pictures) == len(targets):
+            return pictures
+    if last is None:
+        raise VideoRejected("the video stream has no decodable frames")
+    return pictures + [_upright(last, info, side)] * (len(targets) - len(pictures))
 
 
 def _seconds(frame: av.VideoFrame) -> float | None:

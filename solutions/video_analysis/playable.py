@@ -2,11 +2,13 @@
 
 Chromium, Firefox and Safari all play H.264 in MP4; WebM with VP8, VP9 or AV1 plays in the
 first two. Anything else (AVI, Matroska, MPEG-4 Part 2, HEVC ...) gets a copy made by the
-load with PyAV's libx264: the picture only, upright, at most ``height`` lines.
+load with PyAV: the picture upright in H.264 (libx264), at most ``height`` lines, and the
+first soundtrack in AAC.
 """
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
@@ -22,11 +24,12 @@ MEDIA_TYPES = {
     ".mkv": "video/x-matroska",
     ".avi": "video/x-msvideo",
 }
+# Suffix: (a name of the demuxer FFmpeg read the file with, the codecs that play).
 PLAYS = {
-    ".mp4": {"h264"},
-    ".m4v": {"h264"},
-    ".mov": {"h264"},
-    ".webm": {"vp8", "vp9", "av1", "libdav1d"},
+    ".mp4": ("mp4", {"h264"}),
+    ".m4v": ("mp4", {"h264"}),
+    ".mov": ("mp4", {"h264"}),
+    ".webm": ("webm", {"vp8", "vp9", "av1", "libdav1d"}),
 }
 
 
@@ -35,7 +38,10 @@ def media_type(suffix: str) -> str:
 
 
 def plays_in_browsers(suffix: str, info: VideoInfo) -> bool:
-    return info.codec in PLAYS.get(suffix.lower(), set())
+    """Served as its suffix says, the file plays: the right container (not, say, a raw
+    H.264 stream named ``.mp4``) holding a codec browsers decode."""
+    container, codecs = PLAYS.get(suffix.lower(), ("", set()))
+    return container in info.container.split(",") and info.codec in codecs
 
 
 def make_playable(source: Path, target: Path, info: VideoInfo, height: int) -> Path:
@@ -60,26 +66,59 @@ def _transcode(source: Path, target: Path, info: VideoInfo, height: int) -> Path
         rate = Fraction(info.fps).limit_denominator(1001) if info.fps else Fraction(25)
         out = writer.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "26"})
         out.width, out.height, out.pix_fmt = width_out, height_out, "yuv420p"
+        sound = reader.streams.audio[0] if reader.streams.audio else None
+        # The first soundtrack as AAC (PyAV resamples to what the encoder takes).
+        aac = writer.add_stream("aac", rate=sound.rate or 44100) if sound is not None else None
         first: int | None = None
         last = -1
-        for frame in reader.decode(video):
-            if frame.pts is None:
+        written = 0
+        for packet in reader.demux(*(s for s in (video, sound) if s is not None)):
+            if packet.stream is sound:
+                assert aac is not None
+                for chunk in _decoded(packet):
+                    chunk.pts = None  # the encoder counts samples from the start
+                    writer.mux(aac.encode(chunk))
                 continue
-            first = frame.pts if first is None else first
-            pts = frame.pts - first
-            if pts <= last:  # keep timestamps increasing, as MP4 requires
-                continue
-            last = pts
-            if info.rotation:
-                upright: Image.Image = frame.to_image()  # type: ignore[no-untyped-call]
-                picture = upright.rotate(info.rotation, expand=True).resize((width_out, height_out))
-                converted = av.VideoFrame.from_image(picture)  # type: ignore[no-untyped-call]
-                converted = converted.reformat(format="yuv420p")
-            else:
-                converted = frame.reformat(width=width_out, height=height_out, format="yuv420p")
-            # The encoder rescales from the source's time base: variable rates are kept.
-            converted.pts = pts
-            converted.time_base = frame.time_base
-            writer.mux(out.encode(converted))
+            for frame in packet.decode():
+                if not isinstance(frame, av.VideoFrame):
+                    continue
+                if frame.pts is None or frame.time_base is None:  # a raw stream: count
+                    pts, base = written, 1 / rate
+                else:
+                    first = frame.pts if first is None else first
+                    pts, base = frame.pts - first, frame.time_base
+                if pts <= last:  # keep timestamps increasing, as MP4 requires
+                    continue
+                last = pts
+                converted = _upright(frame, info, width_out, height_out)
+                # The encoder rescales from the source's time base: variable rates are kept.
+                converted.pts = pts
+                converted.time_base = base
+                writer.mux(out.encode(converted))
+                written += 1
+        if not written:
+            raise VideoRejected("no frames could be copied")
         writer.mux(out.encode(None))
+        if aac is not None:
+            writer.mux(aac.encode(None))
     return target
+
+
+def _decoded(packet: Any) -> list[av.AudioFrame]:
+    """A soundtrack packet's samples; a damaged one is left out (a short gap in the sound)
+    rather than failing the whole copy."""
+    try:
+        return [chunk for chunk in packet.decode() if isinstance(chunk, av.AudioFrame)]
+    except av.error.FFmpegError:
+        return []
+
+
+def _upright(frame: av.VideoFrame, info: VideoInfo, width: int, height: int) -> av.VideoFrame:
+    if not info.rotation:
+        scaled: av.VideoFrame = frame.reformat(width=width, height=height, format="yuv420p")
+        return scaled
+    upright: Image.Image = frame.to_image()  # type: ignore[no-untyped-call]
+    picture = upright.rotate(info.rotation, expand=True).resize((width, height))
+    converted: av.VideoFrame = av.VideoFrame.from_image(picture)  # type: ignore[no-untyped-call]
+    planar: av.VideoFrame = converted.reformat(format="yuv420p")
+    return planar

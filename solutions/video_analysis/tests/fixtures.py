@@ -84,6 +84,8 @@ class SampleVideos:
     rotated: Path  # recorded sideways, with rotation metadata (a phone video)
     variable_rate: Path  # frames at irregular times
     many_streams: Path  # a video stream and 100 audio streams
+    no_timestamps: Path  # 3 s of raw H.264: no container, no timestamps, no duration
+    with_sound: Path  # 3 s of MPEG-4 Part 2 and MP2 sound in AVI: browsers play neither
     excerpt: Path  # 3 s of another picture, then ``clip`` from 8.5 to 22.5 s, altered
     cockatoo_excerpt: Path  # the cockatoo sample (real footage) from 2.4 to 12 s, altered
     bad: dict[str, Path]  # what a load must refuse, by what is wrong
@@ -116,6 +118,8 @@ def test_videos(tmp_path_factory: pytest.TempPathFactory) -> SampleVideos:
         rotated=_rotated(folder / "phone.mp4", others["chelsea"]),
         variable_rate=_variable_rate(folder / "vfr.mkv", others["coffee"], others["rocket"]),
         many_streams=_many_streams(folder / "streams.mkv", others["astronaut"]),
+        no_timestamps=_no_timestamps(folder / "raw.mp4"),
+        with_sound=_with_sound(folder / "sound.avi", others["clock"]),
         excerpt=copy_of(clip, folder / "excerpt.mp4", before=[Scene(others["logo"], 3)], **EXCERPT),
         cockatoo_excerpt=copy_of(
             SAMPLE / "cockatoo.mp4",
@@ -164,6 +168,31 @@ def _variable_rate(path: Path, first: Image.Image, second: Image.Image) -> Path:
     return path
 
 
+def _with_sound(path: Path, picture: Image.Image, seconds: int = 3) -> Path:
+    """A tone under a still picture, as an old camera would have recorded it."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("mpeg4", rate=25)
+        video.width, video.height = 320, 240
+        video.pix_fmt = "yuv420p"
+        sound = container.add_stream("mp2", rate=44100)
+        still = picture.convert("RGB").resize((320, 240))
+        for index in range(seconds * 25):
+            frame = av.VideoFrame.from_image(still)
+            frame.pts = index
+            container.mux(video.encode(frame))
+        tone = (np.sin(np.arange(seconds * 44100) / 8) * 8000).astype(np.int16)
+        for start in range(0, tone.size, 1152):
+            chunk = av.AudioFrame.from_ndarray(
+                tone[None, start : start + 1152], format="s16", layout="mono"
+            )
+            chunk.sample_rate = 44100
+            chunk.pts = start
+            container.mux(sound.encode(chunk))
+        container.mux(video.encode(None))
+        container.mux(sound.encode(None))
+    return path
+
+
 def _many_streams(path: Path, picture: Image.Image, audio_streams: int = 100) -> Path:
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=25)
@@ -207,6 +236,10 @@ def _bad_files(folder: Path, clip: Path) -> dict[str, Path]:
     files["huge"] = _single_frame(folder / "huge.mp4", (7680, 4320))
     files["long"] = _long(folder / "long.mp4", seconds=MAX_SECONDS + 30)
     files["no_frames"] = _no_frames(folder / "no_frames.mkv")
+    files["bomb"] = _claims_huge_frames(folder / "bomb.avi", 12000)
+    still = io.BytesIO()
+    photos()["coffee"].save(still, "PNG")
+    write("still.mp4", still.getvalue())
     return files
 
 
@@ -243,6 +276,45 @@ def _single_frame(path: Path, size: tuple[int, int]) -> Path:
             plane.update(bytes(plane.buffer_size))
         frame.pts = 0
         container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def _claims_huge_frames(path: Path, side: int) -> Path:
+    """A 6 KB Motion JPEG AVI of one 16x16 frame whose headers say it is ``side`` x ``side``
+    (a decompression bomb: tiny file, huge frames if anything believed it)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mjpeg", rate=1)
+        stream.width, stream.height = 16, 16
+        stream.pix_fmt = "yuvj420p"
+        black = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
+        frame = black.reformat(format="yuvj420p")
+        frame.pts = 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    data = bytearray(path.read_bytes())
+    wide = side.to_bytes(4, "little")
+    at = data.index(b"avih") + 8  # the AVI main header: dwWidth, dwHeight at 32 and 36
+    data[at + 32 : at + 40] = wide + wide
+    at = data.index(b"strf") + 8  # the stream's BITMAPINFOHEADER: biWidth, biHeight
+    data[at + 4 : at + 12] = wide + wide
+    at = data.index(b"\xff\xc0")  # the JPEG frame header: height, width
+    data[at + 5 : at + 9] = side.to_bytes(2, "big") * 2
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _no_timestamps(path: Path, seconds: int = 3) -> Path:
+    """A raw H.264 stream (no container: no timestamps, no duration) named ``.mp4``."""
+    with av.open(str(path), "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height = 320, 180
+        stream.pix_fmt = "yuv420p"
+        for index in range(seconds * 25):
+            pixels = np.full((180, 320, 3), index * 3 % 255, dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
 

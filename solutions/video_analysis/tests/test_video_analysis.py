@@ -159,6 +159,22 @@ def test_a_video_browsers_cannot_play_gets_a_playable_copy(
     assert original.content == test_videos.avi.read_bytes()
 
 
+def test_the_playable_copy_keeps_the_sound(
+    shared_video: TestClient, test_videos: SampleVideos, tmp_path: Path
+) -> None:
+    job = load(shared_video, test_videos.with_sound, collection="sound")
+    assert job["status"] == "succeeded" and job["added"] == 1, job
+    video = video_named(shared_video, "sound.avi", collection="sound")
+    copy = shared_video.get(video["player_url"])
+    assert video["player_url"].endswith("/playable") and copy.status_code == 200
+    (tmp_path / "copy.mp4").write_bytes(copy.content)
+    with av.open(str(tmp_path / "copy.mp4")) as container:
+        [picture], [sound] = container.streams.video, container.streams.audio
+        assert (picture.codec_context.name, sound.codec_context.name) == ("h264", "aac")
+        samples = sum(frame.samples for frame in container.decode(sound))
+    assert samples / sound.rate == pytest.approx(3.0, abs=0.1)
+
+
 def test_a_rotated_phone_video_is_stored_upright(
     shared_video: TestClient, test_videos: SampleVideos
 ) -> None:
@@ -180,6 +196,19 @@ def test_a_variable_frame_rate_video_keeps_its_times(
     board = shared_video.get(f"/collections/vfr/videos/{video['id']}").json()
     assert [round(shot["start"]) for shot in board["shots"]] == [0, 4]
     assert board["shots"][-1]["end"] == pytest.approx(8.0, abs=0.2)
+
+
+def test_a_raw_stream_without_timestamps_is_timed_by_its_frame_rate(
+    shared_video: TestClient, test_videos: SampleVideos
+) -> None:
+    job = load(shared_video, test_videos.no_timestamps, collection="raw")
+    assert job["status"] == "succeeded" and job["added"] == 1, job
+    video = video_named(shared_video, "raw.mp4", collection="raw")
+    assert (video["duration"], video["fps"]) == (pytest.approx(3.0, abs=0.05), 25.0)
+    assert shared_video.get("/collections/raw").json()["count"] == 3  # at 0, 1 and 2 s
+    # Named .mp4 but no MP4 inside: browsers get the H.264 MP4 copy.
+    assert video["player_url"].endswith("/playable")
+    assert shared_video.get(video["player_url"]).status_code == 200
 
 
 def test_a_video_with_a_hundred_streams_is_read_by_its_video_stream(

@@ -24,6 +24,8 @@ AT_ONCE = {
     "huge": "frames of 7680x4320 are over the limit of 2,073,600 pixels",
     "long": "150 s of video is over the limit of 120 s",
     "no_frames": "not a video file",
+    "bomb": "frames of 12000x12000 are over the limit of 2,073,600 pixels",
+    "still": "a still picture (png), not a video",
 }
 
 
