@@ -5,12 +5,13 @@
 Makes one synthetic video per frame size (640x360 and 1280x720, 30 fps, H.264): a shot of
 5 s per scikit-image photo, each drifting slowly so that frames differ. Loads them through
 the app's job over HTTP and reports, from the job's own stage timings, how many seconds of
-video each stage handles per second of wall time. Then times searches by picture, by words
-and storyboards, and copies (of a stored video, and of an uploaded 15 s excerpt), one at a
-time and 16 at once; checks every photo's moment against where it really is, and whether
-altered excerpts (borders cropped, resized, another frame rate, encoded again) are found
-aligned to where they were cut from. Prints Markdown; the numbers are measurements on the
-machine it runs on.
+video each stage handles per second of wall time: once with frames and shots only, once
+with faces and OCR too (the defaults). Then times searches by picture, by words,
+storyboards, who is in a video, and copies (of a stored video, and of an uploaded 15 s
+excerpt), one at a time and 16 at once; checks every photo's moment against where it really
+is, and whether altered excerpts (borders cropped, resized, another frame rate, encoded
+again) are found aligned to where they were cut from. Prints Markdown; the numbers are
+measurements on the machine it runs on.
 """
 
 import argparse
@@ -34,8 +35,15 @@ from tests.videos import Scene, copy_of, make_video
 SIZES = {"640x360": (640, 360), "1280x720": (1280, 720)}
 SHOT_SECONDS = 5
 CONCURRENCY = 16
-STAGES = ("decode", "shots", "encode", "tags", "thumbnails", "ocr", "store")
-KINDS = ("picture", "words", "storyboard", "copies of a video", "copies of a clip")
+STAGES = ("decode", "shots", "encode", "tags", "thumbnails", "faces", "ocr", "store")
+KINDS = (
+    "picture",
+    "words",
+    "storyboard",
+    "people in a video",
+    "copies of a video",
+    "copies of a clip",
+)
 # An excerpt: (start, length, border cropped, scale, frame rate).
 EXCERPTS = 8
 EXCERPT_SECONDS = 15
@@ -147,6 +155,9 @@ async def timed(base: str, kind: str, count: int, concurrency: int, clip: bytes)
                     response = await client.get(
                         "/collections/bench/moments/by-words", params={"q": "espresso"}
                     )
+                elif kind == "people in a video":
+                    video = videos[i % len(videos)]["id"]
+                    response = await client.get(f"/collections/bench/videos/{video}/people")
                 elif kind == "copies of a video":
                     video = videos[i % len(videos)]["id"]
                     response = await client.get(f"/collections/bench/videos/{video}/copies")
@@ -192,9 +203,9 @@ def main() -> None:
                 }
             )
             client = stack.enter_context(running_app("solutions.video_analysis", env))
-            # "bench" reads on-screen text (the default); "frames" only samples, finds shots,
-            # encodes and labels: the cost of OCR is the difference.
-            plain = {"name": "frames", "options": {"ocr": False}}
+            # "bench" reads on-screen text and faces (the default); "frames" only samples,
+            # finds shots, encodes and labels: the cost of the two is the difference.
+            plain = {"name": "frames", "options": {"ocr": False, "faces": False}}
             client.post("/collections", json=plain).raise_for_status()
             for collection, label in [(c, s) for c in ("frames", "bench") for s in SIZES]:
                 run = ingest(client, collection, label, args.seconds)
@@ -204,9 +215,13 @@ def main() -> None:
                     if run["timings"].get(stage)
                 }
                 whole = run["seconds"] / run["wall"]
-                ocr_minute = 60 * run["timings"].get("ocr", 0.0) / run["seconds"]
-                ocr = "with OCR" if collection == "bench" else "no OCR"
-                row = (BACKEND_NAMES[name], f"{label}, {ocr}", whole, speed, ocr_minute)
+                per_minute = {
+                    stage: 60 * run["timings"][stage] / run["seconds"]
+                    for stage in ("faces", "ocr")
+                    if run["timings"].get(stage)
+                }
+                kind = "faces + OCR" if collection == "bench" else "frames + shots"
+                row = (BACKEND_NAMES[name], f"{label}, {kind}", whole, speed, per_minute)
                 ingest_rows.append(row)
             right, total = accuracy(client, spans)
             copied, excerpts_made = copies_accuracy(client, cut)
@@ -238,11 +253,15 @@ def main() -> None:
             )
 
     print("Ingest, seconds of video per second of wall time (x real time):\n")
-    print("| backends | size | whole job | " + " | ".join(STAGES) + " | OCR s per min |")
-    print("|---|---|---|" + "---|" * len(STAGES) + "---|")
-    for backend, label, whole, speed, ocr_minute in ingest_rows:
+    header = " | ".join(STAGES)
+    print(f"| backends | size | whole job | {header} | faces s per min | OCR s per min |")
+    print("|---|---|---|" + "---|" * len(STAGES) + "---|---|")
+    for backend, label, whole, speed, per_minute in ingest_rows:
         cells = " | ".join(f"{speed[s]:.0f}" if s in speed else "-" for s in STAGES)
-        print(f"| {backend} | {label} | {whole:.1f} | {cells} | {ocr_minute:.1f} |")
+        costs = " | ".join(
+            f"{per_minute[s]:.1f}" if s in per_minute else "-" for s in ("faces", "ocr")
+        )
+        print(f"| {backend} | {label} | {whole:.1f} | {cells} | {costs} |")
     print("\nSearch latency, ms (p50 / p95), one client and 16 at once:\n")
     print("| backends | query | 1 client | 16 clients | QPS at 16 |")
     print("|---|---|---|---|---|")

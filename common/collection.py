@@ -140,6 +140,10 @@ class Collection:
         # from the whole collection (e.g. a substructure screen) and know when it is stale.
         self.version = 0
 
+    def has_companion(self, kind: str) -> bool:
+        """Whether the companion of this kind exists (without making it)."""
+        return kind in self._companions and self._companions[kind].exists(self.name)
+
     def companion(self, kind: str) -> "Collection":
         """This collection's companion of another kind (e.g. a video collection's faces):
         a collection of the same name in the app's ``<namespace>_<kind>`` namespace, made

@@ -820,6 +820,26 @@ def test_video_page(site: str, page: Page, test_videos: SampleVideos, tmp_path: 
     # The only stored video has no copies but itself.
     page.get_by_role("button", name="Find copies of this video").click()
     expect(page.locator(".results")).to_contain_text("No copied footage found.")
+    # People: the astronaut's face, unknown at first, named on the page; then found by person.
+    page.get_by_role("button", name="Who is in it").click()
+    cluster = page.locator(".who .face-cluster")
+    expect(cluster).to_have_count(1)
+    all_pictures_decoded(page, ".who img.face")
+    cluster.get_by_label("Name this face").fill("Eileen Collins")
+    cluster.get_by_role("button", name="Name").click()
+    expect(page.locator(".who .person-lane")).to_contain_text("Eileen Collins")
+    page.get_by_role("radio", name="Person").check()
+    page.locator(".people .person", has_text="Eileen Collins").click()
+    expect(page.locator(".results h3")).to_have_text("Where Eileen Collins appears")
+    appearance = page.locator(".video-result").first
+    expect(appearance.locator("h4")).to_contain_text("clip.mp4")
+    appearance.locator(".appearances .moment").first.click()
+    face_start, face_end = CLIP.spans["astronaut"]
+    page.wait_for_function(
+        f"() => Math.abs(document.querySelector('video.player').currentTime - {face_start}) <= 1"
+    )
+    assert face_end > face_start
+    screenshot(page, "video-people")
     # A file that is not a video: refused with the reason, nothing loaded.
     not_video = tmp_path / "notes.mp4"
     not_video.write_text("not a video")

@@ -61,10 +61,11 @@ class VideoInfo:
 
 @dataclass(frozen=True)
 class Sample:
-    """One sampled frame: its time and upright picture."""
+    """One sampled frame: its time and upright picture (and a larger one, for faces)."""
 
     time: float
     picture: Image.Image
+    detail: Image.Image | None = None
 
 
 def probe(path: Path, limits: Limits) -> VideoInfo:
@@ -149,8 +150,10 @@ class FramePass:
         limits: Limits,
         every: float,
         check: Callable[[], None] = lambda: None,
+        detail_side: int | None = None,
     ) -> None:
         self.path = path
+        self.detail_side = detail_side  # also keep each sample at up to this shorter side
         self.info = info
         self.limits = limits
         self.every = every
@@ -202,7 +205,7 @@ class FramePass:
                     if cut:
                         self.cuts.append(time)
                     if self.decoded == 0 or cut or time >= next_sample - 1e-6:
-                        sample = Sample(time, self._picture(frame))
+                        sample = Sample(time, self._picture(frame), self._detail(frame))
                         self.decode_seconds += time_now() - clock
                         yield sample
                         clock = time_now()
@@ -233,6 +236,9 @@ class FramePass:
 
     def _picture(self, frame: av.VideoFrame) -> Image.Image:
         return _upright(frame, self.info, SAMPLE_SIDE)
+
+    def _detail(self, frame: av.VideoFrame) -> Image.Image | None:
+        return _upright(frame, self.info, self.detail_side) if self.detail_side else None
 
 
 def frames_at(path: Path, info: VideoInfo, times: Sequence[float], side: int) -> list[Image.Image]:

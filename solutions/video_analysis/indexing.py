@@ -34,8 +34,10 @@ from solutions.video_analysis.decode import (
     VideoRejected,
     frames_at,
 )
+from solutions.video_analysis.faces import DETECT_SIDE, Face, FaceReader, crop
 from solutions.video_analysis.items import MAX_NAME, FrameRecord, VideoOptions
 from solutions.video_analysis.ocr import ScreenText
+from solutions.video_analysis.people import FACES, FaceRecord, face_id
 from solutions.video_analysis.playable import make_playable, media_type, plays_in_browsers
 from solutions.video_analysis.settings import VideoSettings
 
@@ -48,14 +50,20 @@ MIN_TAG_PROBABILITY = 0.1
 
 
 class FrameEncoder:
-    """The shared image encoder, and the words of a shot: its ImageNet classifier and OCR."""
+    """The shared image encoder, the words of a shot (its ImageNet classifier and OCR) and
+    the faces on its frames."""
 
     def __init__(
-        self, images: EfficientNetLite0Encoder, labels: ImageNetLabels, reader: ScreenText
+        self,
+        images: EfficientNetLite0Encoder,
+        labels: ImageNetLabels,
+        reader: ScreenText,
+        faces: FaceReader | None = None,
     ) -> None:
         self.images = images
         self.labels = labels
         self.reader = reader
+        self.faces = faces
         self.name = images.name
         self.dim = images.dim
         self.metric = images.metric
@@ -111,13 +119,17 @@ def store_videos(
                 continue
             with tempfile.TemporaryDirectory(prefix="video-") as scratch:
                 try:
-                    entries = index_video(
+                    entries, faces = index_video(
                         job, video, digest, encoder, options, limits, settings, Path(scratch)
                     )
                 except VideoRejected as error:
                     job.error(parsed.item, str(error))
                     continue
                 with job.timed("store"):
+                    # Faces first: the video exists once its frames do, and the start after
+                    # a crash removes faces of videos that never got their frames.
+                    if faces:
+                        collection.companion(FACES).add(faces)
                     added, _ = collection.add(entries)
             # Nothing added: another load stored the same video meanwhile.
             job.count(added=1 if added else 0, duplicates=0 if added else 1)
@@ -148,13 +160,23 @@ def index_video(
     limits: Limits,
     settings: VideoSettings,
     scratch: Path,
-) -> list[Entry]:
-    """Decode, sample, find shots, encode and label: the entries of one video."""
-    frames = FramePass(video.path, video.info, limits, options.frame_interval, job.check_cancelled)
-    samples: list[Sample] = []
+) -> tuple[list[Entry], list[Entry]]:
+    """Decode, sample, find shots, encode, label and find faces: the entries of one video
+    (its frames) and of its faces."""
+    reader = encoder.faces if options.faces else None
+    frames = FramePass(
+        video.path,
+        video.info,
+        limits,
+        options.frame_interval,
+        job.check_cancelled,
+        detail_side=DETECT_SIDE if reader is not None else None,
+    )
+    times: list[float] = []  # of the sampled frames (their pictures are not kept)
     vectors: list[np.ndarray] = []
     probabilities: list[np.ndarray] = []
     thumbnails: list[bytes] = []
+    found: list[tuple[int, Face, bytes]] = []  # (sampled frame, face, its picture)
     reported = 0.0
     # Decoding (and shot detection) runs ahead on its own thread while batches are encoded.
     for batch in batched(prefetch(frames, ahead=2 * ENCODE_BATCH), ENCODE_BATCH):
@@ -166,7 +188,10 @@ def index_video(
                 probabilities.append(encoder.labels.probabilities(features))
         with job.timed("thumbnails"):
             thumbnails.extend(_jpeg(sample.picture) for sample in batch)
-        samples.extend(batch)
+        if reader is not None:
+            with job.timed("faces"):
+                found.extend(_faces(reader, batch, len(times), video.info))
+        times.extend(sample.time for sample in batch)
         job.advance(seconds=batch[-1].time - reported, frames=len(batch))
         reported = batch[-1].time
     job.advance(seconds=frames.end - reported)
@@ -182,15 +207,14 @@ def index_video(
             )
     matrix = np.concatenate(vectors)
     words = np.concatenate(probabilities) if probabilities else None
-    shots = Shots(frames.cuts, frames.end, [sample.time for sample in samples])
+    shots = Shots(frames.cuts, frames.end, times)
     keyframes = [shots.keyframe(shot) for shot in range(len(shots.cuts))]
     texts = [""] * len(keyframes)
     if options.ocr:
         with job.timed("ocr"):
-            pictures = frames_at(
-                video.path, video.info, [samples[i].time for i in keyframes], OCR_SIDE
-            )
+            pictures = frames_at(video.path, video.info, [times[i] for i in keyframes], OCR_SIDE)
             texts = encoder.reader.read(pictures)
+    untils = [*times[1:], frames.end]
     common: dict[str, Any] = {
         "video": frame_id(digest, 0),
         "video_name": video.name[-MAX_NAME:],
@@ -204,7 +228,7 @@ def index_video(
         "size_bytes": video.size_bytes,
     }
     entries = []
-    for i, sample in enumerate(samples):
+    for i, time in enumerate(times):
         shot = shots.of(i)
         keyframe = keyframes[shot] == i
         tags = ""
@@ -214,8 +238,8 @@ def index_video(
         record = FrameRecord(
             **common,
             frame=i,
-            time=round(sample.time, 3),
-            until=round(samples[i + 1].time if i + 1 < len(samples) else frames.end, 3),
+            time=round(time, 3),
+            until=round(untils[i], 3),
             shot=shot,
             shot_start=round(shots.start(shot), 3),
             shot_end=round(shots.end(shot), 3),
@@ -227,7 +251,49 @@ def index_video(
         if i == 0:
             item_files.update(files)
         entries.append(Entry(frame_id(digest, i), matrix[i], record.model_dump(), item_files))
-    return entries
+    faces = [
+        Entry(
+            face_id(digest, frame, index),
+            face.vector,
+            FaceRecord(
+                video=common["video"],
+                video_name=common["video_name"],
+                frame=frame,
+                time=round(times[frame], 3),
+                until=round(untils[frame], 3),
+                left=face.left,
+                top=face.top,
+                width=face.width,
+                height=face.height,
+            ).model_dump(),
+            {"thumbnail": picture},
+        )
+        for index, (frame, face, picture) in enumerate(found)
+    ]
+    return entries, faces
+
+
+def _faces(
+    reader: FaceReader, batch: Sequence[Sample], first: int, info: VideoInfo
+) -> list[tuple[int, Face, bytes]]:
+    """The faces on a batch of sampled frames (numbered from ``first``), with boxes in the
+    video's own pixels and a picture of each."""
+    found = []
+    for offset, sample in enumerate(batch):
+        picture = sample.detail or sample.picture
+        scale = info.width / picture.width
+        for face in reader.find(picture):
+            buffer = io.BytesIO()
+            crop(picture, face).save(buffer, "JPEG", quality=85)
+            box = Face(
+                left=round(face.left * scale),
+                top=round(face.top * scale),
+                width=round(face.width * scale),
+                height=round(face.height * scale),
+                vector=face.vector,
+            )
+            found.append((first + offset, box, buffer.getvalue()))
+    return found
 
 
 class Shots:

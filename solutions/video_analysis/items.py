@@ -5,7 +5,8 @@ first frame of every shot). Each frame is an item with the image encoder's vecto
 span and its shot; the frame that starts the video has the video's id and carries its files
 (the original, and a browser-playable copy when the original is not). Each shot's keyframe
 (the frame nearest its middle) carries the shot's words for full-text search: ImageNet
-labels of the shot (``tags``) and, later, on-screen text (``text``).
+labels of the shot (``tags``) and on-screen text (``text``). The faces found on sampled
+frames are items of the collection's ``faces`` companion (``people.py``).
 """
 
 from typing import Annotated
@@ -66,4 +67,9 @@ class VideoOptions(BaseModel):
         True,
         description="Read the on-screen text of each shot's keyframe (about 1 s per shot on "
         "two cores).",
+    )
+    faces: bool = Field(
+        True,
+        description="Find and describe the faces on every sampled frame, for people search "
+        "(see the README for what it costs).",
     )

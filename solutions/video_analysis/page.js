@@ -1,12 +1,13 @@
-// Video analysis: find the moment by a picture or by words, or the videos that copy a
-// clip's footage; each video found shows a timeline with its moments (or copied segments),
-// and clicking one seeks the player to it. The videos of the collection are listed below
-// with their storyboards (shots), each shot a seek too, and a search for their copies.
+// Video analysis: find the moment by a picture, by words or by person, or the videos that
+// copy a clip's footage; each video found shows a timeline with its moments (or copied
+// segments, or a person's appearances), and clicking one seeks the player to it. People are
+// enrolled from a photo or by naming the faces of a video. The videos of the collection are
+// listed below with their storyboards (shots), who is in them, and a search for copies.
 // Served at ui/pages/<app>.js next to the shared modules, so imports are relative to there.
 
 import { busy, dropZone, emptyState, formatCount, h, labelled, nextId, numberInput, numberOrNothing, scoreMeter } from "../components.js";
 
-export const summary = "Find the moment in your videos by a picture or by words, or where a clip's footage was copied from: each result is a stretch of a video, and a click plays it from there.";
+export const summary = "Find the moment in your videos by a picture, by words or by person, or where a clip's footage was copied from: each result is a stretch of a video, and a click plays it from there.";
 
 export const data = {
   noun: "sampled frames",
@@ -142,9 +143,78 @@ export function render(section, ctx) {
     results.scrollIntoView({ block: "nearest" });
   }
 
+  // A person's appearances: per video, a lane of the spans they are on screen.
+  function showAppearances(found) {
+    const videos = found.results.map((entry) => h("article", { class: "video-result" },
+      h("h4", {}, entry.video.name, " ", h("span", { class: "muted small" }, `${clock(entry.video.duration)} · on ${formatCount(entry.faces)} sampled frame${entry.faces === 1 ? "" : "s"}`)),
+      timeline(entry.video, entry.spans, found.person.name),
+      h("ol", { class: "moments appearances" }, entry.spans.map((span) => h("li", {}, h("button", {
+        type: "button", class: "moment", "data-start": String(span.start),
+        onclick: () => play(entry.video, span.start, `${found.person.name}, ${clock(span.start)}–${clock(span.end)}`),
+      }, h("span", { class: "moment-time" }, `${clock(span.start)}–${clock(span.end)}`)))))));
+    results.replaceChildren(h("h3", {}, `Where ${found.person.name} appears`), videos.length ? h("div", { class: "video-results" }, videos) : emptyState("Not seen in any video yet."));
+  }
+
+  async function byPerson(id) {
+    const found = await busy(results, "Looking for their face…", () => ctx.api.get(path(`people/${id}/appearances`)));
+    if (found) showAppearances(found);
+  }
+
+  async function listPeople(choose) {
+    const listed = await busy(peopleList, "Reading people…", () => ctx.api.get(path("people")));
+    if (!listed) return;
+    peopleList.replaceChildren(listed.people.length
+      ? h("ul", { class: "people" }, listed.people.map((person) => h("li", {}, h("button", {
+        type: "button", class: "person", onclick: () => ask({ person: person.id }),
+      }, h("img", { src: person.picture_url, alt: person.name }), h("span", {}, person.name), h("span", { class: "muted small" }, `${person.faces} face${person.faces === 1 ? "" : "s"}`)))))
+      : emptyState("Nobody enrolled yet: enrol someone from a photo, or name a face under “Who is in it”."));
+    if (choose) ask({ person: choose });
+  }
+
+  async function enrol(event) {
+    event.preventDefault();
+    const photo = enrolPhoto.files[0];
+    if (!photo || !enrolName.value.trim()) return;
+    const form = new FormData();
+    form.append("name", enrolName.value.trim());
+    form.append("file", photo, photo.name);
+    const person = await busy(enrolStatus, `Reading the face in ${photo.name}…`, () => ctx.api.postForm(path("people"), form));
+    if (!person) return;
+    enrolStatus.replaceChildren(h("p", { class: "muted small", role: "status" }, `Enrolled ${person.name} (${person.faces} face${person.faces === 1 ? "" : "s"}).`));
+    enrolForm.reset();
+    listPeople(person.id);
+  }
+
+  // Who is in a video: a lane per known person, and each group of unknown faces with a
+  // field to name it (which enrols that person).
+  async function whoIsIn(video, slot) {
+    const found = await busy(slot, "Reading faces…", () => ctx.api.get(path(`videos/${video.id}/people`)));
+    if (!found) return;
+    const known = found.known.map((entry) => h("div", { class: "person-lane" },
+      h("span", { class: "small" }, entry.person.name),
+      timeline(video, entry.spans, entry.person.name)));
+    const unknown = found.unknown.map((cluster, index) => {
+      const name = h("input", { type: "text", maxlength: 100, placeholder: "Their name", autocomplete: "off" });
+      const status = h("span", { class: "small" });
+      return h("form", { class: "row face-cluster", onsubmit: async (event) => {
+        event.preventDefault();
+        if (!name.value.trim()) return;
+        const person = await busy(status, "Enrolling…", () => ctx.api.post(path("people/from-faces"), { name: name.value.trim(), faces: cluster.faces }));
+        if (person) { listPeople(); whoIsIn(video, slot); }
+      } },
+      h("img", { src: cluster.picture_url, alt: `Unknown face ${index + 1} in ${video.name}`, class: "face" }),
+      h("span", { class: "muted small" }, `${cluster.faces.length} frame${cluster.faces.length === 1 ? "" : "s"}, ${cluster.spans.map((s) => `${clock(s.start)}–${clock(s.end)}`).join(", ")}`),
+      labelled("Name this face", name), h("button", { type: "submit" }, "Name"), status);
+    });
+    slot.replaceChildren(
+      ...(known.length ? known : [emptyState("No enrolled person in this video.")]),
+      ...(unknown.length ? [h("p", { class: "small" }, "Faces nobody enrolled:"), ...unknown] : []));
+  }
+
   function ask(query) {
     if (query) lastQuery = query;
     if (!lastQuery) return undefined;
+    if (lastQuery.person) return byPerson(lastQuery.person);
     if (lastQuery.clip) return byClip(lastQuery.clip);
     return lastQuery.file ? byPicture(lastQuery.file) : byWords(lastQuery.words);
   }
@@ -159,8 +229,12 @@ export function render(section, ctx) {
   async function storyboard(video, slot) {
     const board = await busy(slot, "Reading shots…", () => ctx.api.get(path(`videos/${video.id}`)));
     if (!board) return;
+    const people = h("div", { class: "who" });
     slot.replaceChildren(
-      h("button", { type: "button", class: "secondary", onclick: () => copiesOf(video) }, "Find copies of this video"),
+      h("div", { class: "row" },
+        h("button", { type: "button", class: "secondary", onclick: () => copiesOf(video) }, "Find copies of this video"),
+        h("button", { type: "button", class: "secondary", onclick: () => whoIsIn(video, people) }, "Who is in it")),
+      people,
       timeline(video, board.shots, "Shots"),
       h("ol", { class: "moments storyboard" }, board.shots.map((shot) => h("li", {}, h("button", {
         type: "button", class: "moment", "data-start": String(shot.start),
@@ -192,22 +266,33 @@ export function render(section, ctx) {
   const modeName = nextId("by");
   const pictureRow = h("div", { class: "row" }, dropZone({ label: "Query picture", accept: "image/*", onFile: dropped }), preview);
   const clipRow = h("div", { class: "row" }, dropZone({ label: "Query clip (a video: where was its footage copied from?)", accept: "video/*", onFile: (clip) => ask({ clip }) }));
+  const peopleList = h("div", { class: "people-list" });
+  const enrolName = h("input", { type: "text", maxlength: 100, autocomplete: "off", placeholder: "e.g. Eileen Collins" });
+  const enrolPhoto = h("input", { type: "file", accept: "image/*" });
+  const enrolStatus = h("div");
+  const enrolForm = h("form", { class: "row enrol", onsubmit: enrol },
+    labelled("Person's name", enrolName), labelled("A photo of them alone", enrolPhoto),
+    h("button", { type: "submit" }, "Enrol"), enrolStatus);
+  const personRow = h("div", {}, peopleList, enrolForm);
   const wordsRow = h("form", { class: "row", onsubmit: (event) => {
     event.preventDefault();
     const query = words.value.trim();
     if (query) ask({ words: query });
   } }, labelled("Words to find", words), h("button", { type: "submit" }, "Search"));
   const modes = h("fieldset", { class: "switch" }, h("legend", {}, "Find by"),
-    ...[["picture", "Picture", true], ["words", "Words", false], ["clip", "Copied clip", false]].map(([value, text, checked]) => {
+    ...[["picture", "Picture", true], ["words", "Words", false], ["person", "Person", false], ["clip", "Copied clip", false]].map(([value, text, checked]) => {
       const id = nextId("by");
       return h("span", {}, h("input", { type: "radio", name: modeName, id, value, checked, onchange: () => {
         pictureRow.hidden = value !== "picture";
         wordsRow.hidden = value !== "words";
         clipRow.hidden = value !== "clip";
+        personRow.hidden = value !== "person";
+        if (value === "person") listPeople();
       } }), h("label", { for: id }, text));
     }));
   wordsRow.hidden = true;
   clipRow.hidden = true;
+  personRow.hidden = true;
   for (const input of [topK, minScore]) input.addEventListener("change", () => ask());
   ctx.onRefresh = listVideos; // after every load or drop the data panel reports
 
@@ -215,7 +300,7 @@ export function render(section, ctx) {
     h("h2", { id: "search-heading" }, "Find the moment"),
     h("div", { class: "row" }, modes),
     h("div", { class: "row settings" }, labelled("Videos", topK), labelled("Picture similarity at least", minScore)),
-    pictureRow, wordsRow, clipRow,
+    pictureRow, wordsRow, personRow, clipRow,
     player, nowPlaying,
     results,
     h("h3", {}, "Videos and their shots"),

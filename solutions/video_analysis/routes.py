@@ -31,6 +31,7 @@ from solutions.video_analysis.decode import Limits, NotAVideo, VideoRejected, pr
 from solutions.video_analysis.indexing import clip_frames
 from solutions.video_analysis.items import VideoOptions
 from solutions.video_analysis.moments import Found, VideoFound, frame_moments, shot_moments
+from solutions.video_analysis.people import FACES
 from solutions.video_analysis.settings import Config, VideoSettings
 
 router = APIRouter(tags=["video"])
@@ -468,9 +469,14 @@ def get_video(collection: ExistingCollection, video_id: ItemId, request: Request
 
 @router.delete("/collections/{name}/videos/{video_id}", summary="Delete a video", responses=UNKNOWN)
 def delete_video(collection: ExistingCollection, video_id: ItemId) -> Deleted:
-    """Remove the video, its sampled frames and its files from both stores."""
+    """Remove the video, its sampled frames, its faces and its files from both stores."""
     ids = [int(f["id"]) for f in _frames(collection, video_id)]
     removed = collection.delete(ids)
+    # Its frames first: the video is gone once they are (a crash in between leaves faces
+    # the next start removes).
+    if collection.has_companion(FACES):
+        faces = collection.companion(FACES)
+        faces.delete([int(f["id"]) for f in faces.where({"video": video_id})])
     return Deleted(video=str(video_id), frames=len(removed))
 
 

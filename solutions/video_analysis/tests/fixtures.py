@@ -22,6 +22,7 @@ from common.app import create_app
 from common.encoders.efficientnet import EfficientNetLite0Encoder
 from common.encoders.imagenet import ImageNetLabels
 from solutions.video_analysis.app import SOLUTION
+from solutions.video_analysis.faces import FaceReader
 from solutions.video_analysis.indexing import FrameEncoder
 from solutions.video_analysis.ocr import ScreenText
 from solutions.video_analysis.settings import VideoSettings
@@ -93,7 +94,7 @@ class SampleVideos:
 
 @pytest.fixture(scope="session")
 def frame_encoder(efficientnet: EfficientNetLite0Encoder) -> FrameEncoder:
-    return FrameEncoder(efficientnet, ImageNetLabels(), ScreenText())
+    return FrameEncoder(efficientnet, ImageNetLabels(), ScreenText(), FaceReader())
 
 
 @pytest.fixture(scope="session")

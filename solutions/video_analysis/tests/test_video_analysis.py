@@ -250,11 +250,11 @@ def test_on_screen_text_finds_its_shot(loaded: TestClient) -> None:
 def test_a_collection_may_leave_out_text_and_labels(
     shared_video: TestClient, test_videos: SampleVideos
 ) -> None:
-    options = {"ocr": False, "tags": False, "frame_interval": 2.0}
+    options = {"ocr": False, "tags": False, "faces": False, "frame_interval": 2.0}
     created = shared_video.post("/collections", json={"name": "plain", "options": options})
     assert created.status_code == 201 and created.json()["options"] == options
     job = load(shared_video, test_videos.clip, collection="plain")
-    assert "ocr" not in job["timings"] and "tags" not in job["timings"], job["timings"]
+    assert not {"ocr", "tags", "faces"} & set(job["timings"]), job["timings"]
     video = video_named(shared_video, "clip.mp4", collection="plain")
     board = shared_video.get(f"/collections/plain/videos/{video['id']}").json()
     assert len(board["shots"]) == len(TRUTH.cuts)

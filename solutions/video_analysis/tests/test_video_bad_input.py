@@ -137,7 +137,14 @@ def test_bad_video_ids_are_422(shared_video: TestClient, video_id: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "options", [{"frame_interval": 0}, {"frame_interval": 61}, {"tags": "maybe"}, {"faces": True}]
+    "options",
+    [
+        {"frame_interval": 0},
+        {"frame_interval": 61},
+        {"tags": "maybe"},
+        {"faces": "sometimes"},
+        {"voices": True},
+    ],
 )
 def test_bad_collection_options_are_422(shared_video: TestClient, options: object) -> None:
     response = shared_video.post("/collections", json={"name": "opts", "options": options})

@@ -1,10 +1,10 @@
 """A load killed in the middle of a video leaves that video complete or absent, on both pairs.
 
-The load runs in a child process that dies (``os._exit``) while storing the 2nd of three
-videos: right after its frames reached Milvus, inside the transaction that makes them
-ready, or just before the Milvus insert. After a restart the first video is whole, the
-others are absent from both stores and from the media folder, and loading again completes
-the set without duplicates.
+The load runs in a child process that dies (``os._exit``) while storing the frames of the
+2nd of three videos (after its faces were stored): right after its frames reached Milvus,
+inside the transaction that makes them ready, or just before the Milvus insert. After a
+restart the first video is whole, the others are absent from both stores and from the
+media folder, their faces too, and loading again completes the set without duplicates.
 """
 
 import os
@@ -52,7 +52,7 @@ def test_a_video_is_stored_whole_or_not_at_all(
         "SEARCH_LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "tests.crash_load", str(folder), mode]
-    command += ["solutions.video_analysis.app", "2"]
+    command += ["solutions.video_analysis.app", "2", "video__crash"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=300)
     assert done.returncode == 137, done.stdout.decode() + done.stderr.decode()
 
@@ -64,8 +64,18 @@ def test_a_video_is_stored_whole_or_not_at_all(
         board = client.get(f"/collections/crash/videos/{videos[0]['id']}").json()
         assert len(board["shots"]) == 2
         assert len(state["crash"]) == client.get("/collections/crash").json()["count"]
-        media = {p.name.split(".")[0] for p in settings.media_dir.rglob("*") if p.is_file()}
+        folder = settings.media_dir / "video__crash"
+        media = {p.name.split(".")[0] for p in folder.rglob("*") if p.is_file()}
         assert media == {str(i) for i in state["crash"]}  # no file of a video not stored
+        # The clip's faces were stored before the crash; the restart removed them.
+        faces = client.app.state.context.collections.get("crash").companion("faces")  # type: ignore[attr-defined]
+        assert {int(v) for _, v in faces.scan(["video"])} <= {int(videos[0]["id"])}
+        face_files = {
+            p.name.split(".")[0]
+            for p in (settings.media_dir / "video_faces__crash").rglob("*")
+            if p.is_file()
+        }
+        assert face_files == {str(i) for i, _ in faces.scan(["video"])}
 
         job = client.post("/collections/crash/loads/path", json={"path": "three"})
         finished = wait_for_job(client, job.json()["id"], timeout=300)
@@ -74,3 +84,11 @@ def test_a_video_is_stored_whole_or_not_at_all(
         snapshot(client)
         names = [v["name"] for v in client.get("/collections/crash/videos").json()["videos"]]
         assert sorted(names) == ["a-short.mp4", "b-clip.mp4", "c-old.avi"]
+        clip = next(
+            v
+            for v in client.get("/collections/crash/videos").json()["videos"]
+            if v["name"] == "b-clip.mp4"
+        )
+        assert (
+            len(client.get(f"/collections/crash/videos/{clip['id']}/people").json()["unknown"]) == 1
+        )
