@@ -124,8 +124,11 @@ def _one_to_one(
     ]
     chosen: dict[int, Match] = {}
     taken: set[int] = set()
-    distance = {id(m): abs(_offset(query, i, m) - offset) for i, m in near}
-    for index, match in sorted(near, key=lambda pair: (distance[id(pair[1])], -pair[1].score)):
+
+    def nearest_first(pair: tuple[int, Match]) -> tuple[float, float]:
+        return abs(_offset(query, *pair) - offset), -pair[1].score
+
+    for index, match in sorted(near, key=nearest_first):
         if index not in chosen and match.id not in taken:
             chosen[index] = match
             taken.add(match.id)
