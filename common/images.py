@@ -12,9 +12,13 @@ import io
 import struct
 import warnings
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from common.errors import InvalidInput, UnsupportedMediaType
 
 # Pillow's plugin names; Image.open tries only these, so no other decoder sees untrusted bytes.
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
@@ -60,6 +64,19 @@ class ImageRejected(ValueError):
 
 class NotAnImage(ImageRejected):
     """Bytes that are not an image in an accepted format at all (415 rather than 422)."""
+
+
+@contextmanager
+def refused_as_http(filename: str = "") -> Iterator[None]:
+    """Around the decoding of an uploaded image: what is not an image is a 415, a damaged or
+    oversized one a 422, with the reason (after ``filename:`` when one is given)."""
+    prefix = f"{filename}: " if filename else ""
+    try:
+        yield
+    except NotAnImage as error:
+        raise UnsupportedMediaType(f"{prefix}{error}") from error
+    except ImageRejected as error:
+        raise InvalidInput(f"{prefix}{error}") from error
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,8 @@ class Job(BaseModel):
     progress: dict[str, float] = Field(
         default_factory=dict,
         description="Progress in the app's own units besides items, e.g. `seconds` of video "
-        "read so far (empty for apps that count items only).",
+        "read so far of the `seconds_total` of the videos found so far (empty for apps that "
+        "count items only).",
     )
     created_at: datetime
     started_at: datetime | None

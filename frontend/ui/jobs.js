@@ -5,11 +5,14 @@ import { busy, emptyState, errorBox, formatCount, formatTime, h, nextId, quoted 
 
 const HISTORY_LENGTH = 10;
 
-// "sample: succeeded, 16 / 16 items (added 16, duplicates 0, failed 0)"
+// "sample: succeeded, 16 / 16 items (added 16, duplicates 0, failed 0)"; a video load adds
+// ", 12 / 30 s of video".
 export function jobLine(job) {
   const counts = `added ${formatCount(job.added)}, duplicates ${formatCount(job.duplicates)}, failed ${formatCount(job.failed)}`;
   const of = job.total ? ` / ${formatCount(job.total)}` : "";
-  const seconds = job.progress && job.progress.seconds !== undefined ? `, ${formatCount(Math.round(job.progress.seconds))} s of video` : "";
+  const progress = job.progress || {};
+  const secondsOf = progress.seconds_total ? ` / ${formatCount(Math.round(progress.seconds_total))}` : "";
+  const seconds = progress.seconds !== undefined ? `, ${formatCount(Math.round(progress.seconds))}${secondsOf} s of video` : "";
   return `${job.source}: ${job.status}, ${formatCount(job.done)}${of} items${seconds} (${counts})`;
 }
 
@@ -43,7 +46,11 @@ export function jobProgress(api, job, { onEnd, signal }) {
 
   const show = (current) => {
     panel.dataset.status = current.status;
-    if (current.total) {
+    const progress = current.progress || {};
+    if (progress.seconds_total) { // finer than items: a single video moves the bar too
+      bar.max = progress.seconds_total;
+      bar.value = Math.min(progress.seconds || 0, progress.seconds_total);
+    } else if (current.total) {
       bar.max = current.total;
       bar.value = current.done;
     }

@@ -13,15 +13,13 @@ from common import (
     ErrorResponse,
     ExistingCollection,
     Hit,
-    InvalidInput,
     ItemId,
     Match,
     MediaKind,
     Responses,
-    UnsupportedMediaType,
     url_for,
 )
-from common.images import ImageRejected, NotAnImage
+from common.images import refused_as_http
 from solutions.image_search.items import MAX_LABEL, MEDIA_TYPES, ImageFile, ImageRecord, read_image
 from solutions.image_search.settings import Config, ImageSettings
 
@@ -107,13 +105,9 @@ def _hits(request: Request, collection: Collection, matches: list[Match]) -> lis
 
 def _query_image(upload: UploadFile, settings: ImageSettings, label: str = "") -> ImageFile:
     data = upload.file.read()
-    try:
+    with refused_as_http():
         name = upload.filename or "query"
         return read_image(data, name, label, max_pixels=settings.image_max_pixels)
-    except NotAnImage as error:
-        raise UnsupportedMediaType(str(error)) from error
-    except ImageRejected as error:
-        raise InvalidInput(str(error)) from error
 
 
 @router.post(

@@ -29,6 +29,10 @@ MIN_SHOT_SECONDS = 0.5
 CONTENT_THRESHOLD = 27.0
 # A video whose frames stop before this fraction of its declared duration is truncated.
 TRUNCATED = 0.9
+# Frame rates outside this range come from broken headers (a time base of 0, say): such a
+# video's rate is taken as unknown, and frames without times are timed at ASSUMED_FPS.
+PLAUSIBLE_FPS = (1 / 60, 1000.0)
+ASSUMED_FPS = 25.0
 
 
 class VideoRejected(Exception):
@@ -112,7 +116,7 @@ def probe(path: Path, limits: Limits) -> VideoInfo:
             container=kind,
             width=width,
             height=height,
-            fps=float(rate) if rate else 0.0,
+            fps=float(rate) if rate and PLAUSIBLE_FPS[0] <= rate <= PLAUSIBLE_FPS[1] else 0.0,
             duration=duration,
             declared=declared,
             rotation=rotation,
@@ -169,7 +173,7 @@ class FramePass:
         with container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            rate = self.info.fps or 25.0
+            rate = self.info.fps or ASSUMED_FPS
             detector = ContentDetector(
                 threshold=CONTENT_THRESHOLD,
                 min_scene_len=max(1, round(MIN_SHOT_SECONDS * rate)),
@@ -285,7 +289,7 @@ def _in_one_pass(
     container: av.container.InputContainer, targets: list[float], info: VideoInfo, side: int
 ) -> list[Image.Image]:
     stream = container.streams.video[0]
-    rate = info.fps or 25.0
+    rate = info.fps or ASSUMED_FPS
     pictures: list[Image.Image] = []
     last = None
     for decoded, frame in enumerate(container.decode(stream)):

@@ -111,11 +111,14 @@ def store_videos(
                 job.error(parsed.item, parsed.error or "not a video")
                 continue
             video = parsed.value
+            expected = video.info.duration or 0.0
+            job.advance(seconds_total=expected)
+            started = job.progress.get("seconds", 0.0)
             with job.timed("hash"):
                 digest = video.digest()
             if collection.stored_ids([frame_id(digest, 0)]):
                 job.count(duplicates=1)
-                job.advance(seconds=video.info.duration or 0.0)
+                job.advance(seconds=expected)
                 continue
             with tempfile.TemporaryDirectory(prefix="video-") as scratch:
                 try:
@@ -124,7 +127,9 @@ def store_videos(
                     )
                 except VideoRejected as error:
                     job.error(parsed.item, str(error))
+                    _settle(job, started, expected)
                     continue
+                _settle(job, started, expected)
                 with job.timed("store"):
                     # Faces first: the video exists once its frames do, and the start after
                     # a crash removes faces of videos that never got their frames.
@@ -135,6 +140,13 @@ def store_videos(
             job.count(added=1 if added else 0, duplicates=0 if added else 1)
     finally:
         flush_after_load(job, collection)
+
+
+def _settle(job: JobContext, started: float, expected: float) -> None:
+    """Once a video is over, its seconds done and its seconds in the total are made equal:
+    it was refused part way, or it ran longer than its file said (or the file did not say)."""
+    done = job.progress.get("seconds", 0.0) - started
+    job.advance(seconds=max(0.0, expected - done), seconds_total=max(0.0, done - expected))
 
 
 def clip_frames(

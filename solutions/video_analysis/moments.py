@@ -20,6 +20,7 @@ class Found:
     end: float
     score: float
     best: Match
+    name: str = ""  # words search: the enrolled person on screen, for a person's moment
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,19 @@ def shot_moments(matches: Iterable[Match], top_videos: int) -> list[VideoFound]:
         moments = [_moment(m.record["shot_start"], m.record["shot_end"], [m]) for m in frames]
         found.append(_video(frames, moments))
     return _ranked(found, top_videos)
+
+
+def merged(found: Iterable[VideoFound], top_videos: int) -> list[VideoFound]:
+    """The moments several searches found, one result per video, in time order."""
+    videos: dict[int, VideoFound] = {}
+    for video in found:
+        key = int(video.video["video"])
+        if key in videos:
+            other = videos[key]
+            moments = sorted(other.moments + video.moments, key=lambda m: (m.start, m.end))
+            video = VideoFound(other.video, max(other.score, video.score), moments)
+        videos[key] = video
+    return _ranked(list(videos.values()), top_videos)
 
 
 def _moment(start: float, end: float, run: list[Match]) -> Found:

@@ -78,6 +78,7 @@ export function render(section, ctx) {
   function momentCard(video, moment, scoreLabel) {
     const labels = moment.tags && moment.tags.length ? h("span", { class: "small" }, marked(moment.tags)) : null;
     const text = moment.text && moment.text.length ? h("span", { class: "small" }, "“", marked(moment.text), "”") : null;
+    const person = moment.names && moment.names.length ? h("span", { class: "small" }, "On screen: ", marked(moment.names)) : null;
     return h("li", {}, h("button", {
       type: "button",
       class: "moment",
@@ -87,7 +88,7 @@ export function render(section, ctx) {
     h("img", { src: moment.thumbnail_url, alt: `${video.name} at ${clock(moment.time)}`, loading: "lazy" }),
     h("span", { class: "moment-time" }, `${clock(moment.start)}–${clock(moment.end)}`),
     scoreLabel ? scoreMeter(moment.score, scoreLabel) : h("span", { class: "muted small" }, `relevance ${moment.score.toFixed(2)}`),
-    labels, text));
+    labels, text, person));
   }
 
   function show(title, found, scoreLabel) {

@@ -19,11 +19,15 @@ from sqlalchemy import BigInteger, Float, Integer, String
 from common import Collection, Column, Match, Record
 from common.collection import content_id
 from solutions.video_analysis.faces import SAME_PERSON
+from solutions.video_analysis.moments import Found, VideoFound
 
 FACES = "faces"  # the companion kind
 PHOTO = 0  # the ``video`` of enrolment faces
 MAX_PERSON_NAME = 100
 SEARCH_BATCH = 64
+# A words query looks at this many enrolment faces, and the people of the first this many.
+NAME_HITS = 200
+NAMED_PEOPLE = 10
 # Faces of one video are grouped with a face of the cluster at least this alike.
 CLUSTER_SIMILARITY = SAME_PERSON
 
@@ -186,3 +190,34 @@ def appearances(faces: Collection, person: int, limit: int = 10_000) -> list[App
         by_video[int(record["video"])].append(record)
     found_in = [Appearance(rows[0], len(rows), spans_of(rows)) for rows in by_video.values()]
     return sorted(found_in, key=lambda a: (-a.faces, str(a.video["video_name"])))
+
+
+def name_moments(frames: Collection, faces: Collection, query: str) -> list[VideoFound]:
+    """The enrolled people whose names share words with ``query``, as moments of the videos
+    they are in: each span of time one of them is on screen, scored by the full-text
+    relevance of the name, its picture the span's first frame."""
+    people: dict[int, Match] = {}
+    for match in faces.lexical_search(query, NAME_HITS):
+        people.setdefault(int(match.record["person"]), match)
+    sampled: dict[int, list[dict[str, Any]]] = {}
+    found: dict[int, list[Found]] = defaultdict(list)
+    for person, named in list(people.items())[:NAMED_PEOPLE]:
+        for appearance in appearances(faces, person):
+            video = int(appearance.video["video"])
+            if video not in sampled:
+                sampled[video] = frames.where({"video": video}, order_by=("frame",))
+            if not sampled[video]:
+                continue  # being deleted: its frames go first
+            name = str(named.record["name"])
+            for span in appearance.spans:
+                first = _frame_at(sampled[video], span.start)
+                best = Match(int(first["id"]), named.score, first)
+                found[video].append(Found(span.start, span.end, named.score, best, name))
+    return [
+        VideoFound(sampled[video][0], max(m.score for m in moments), moments)
+        for video, moments in found.items()
+    ]
+
+
+def _frame_at(frames: list[dict[str, Any]], time: float) -> dict[str, Any]:
+    return min(frames, key=lambda frame: abs(float(frame["time"]) - time))

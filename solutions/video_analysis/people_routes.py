@@ -2,6 +2,7 @@
 video, every appearance of a person, and the pictures of faces."""
 
 import io
+from collections import defaultdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -16,12 +17,11 @@ from common import (
     InvalidInput,
     ItemId,
     Responses,
-    UnsupportedMediaType,
     url_for,
 )
 from common.collection import Entry, content_id
 from common.errors import NotFound
-from common.images import ImageRejected, NotAnImage, decode_image
+from common.images import decode_image, refused_as_http
 from solutions.video_analysis.faces import FaceReader, crop
 from solutions.video_analysis.indexing import FrameEncoder
 from solutions.video_analysis.people import (
@@ -31,7 +31,6 @@ from solutions.video_analysis.people import (
     FaceRecord,
     Span,
     appearances,
-    enrolled,
     people_in,
     person_id,
 )
@@ -179,12 +178,24 @@ def _person(request: Request, collection: Collection, person: int) -> Person:
     photos = _faces(collection).where({"person": person, "video": PHOTO})
     if not photos:
         raise NotFound(f"no person {person} in collection {collection.name!r}")
+    return _person_of(request, collection, photos)
+
+
+def _person_of(request: Request, collection: Collection, photos: list[dict[str, Any]]) -> Person:
     return Person(
-        id=str(person),
+        id=str(photos[0]["person"]),
         name=photos[0]["name"],
         faces=len(photos),
         picture_url=_picture_url(request, collection, photos[0]["id"]),
     )
+
+
+def _everyone(request: Request, collection: Collection) -> dict[int, Person]:
+    """Every enrolled person by id, from one query."""
+    photos: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for photo in _faces(collection).where({"video": PHOTO}):
+        photos[int(photo["person"])].append(photo)
+    return {person: _person_of(request, collection, own) for person, own in photos.items()}
 
 
 def _spans(spans: list[Span]) -> list[TimeSpan]:
@@ -199,12 +210,8 @@ def _video(request: Request, collection: Collection, video: int) -> Video:
 
 
 def _photo_entry(person: int, name: str, data: bytes, filename: str, reader: FaceReader) -> Entry:
-    try:
+    with refused_as_http(filename):
         picture = decode_image(data, max_pixels=MAX_PHOTO_PIXELS).image
-    except NotAnImage as error:
-        raise UnsupportedMediaType(f"{filename}: {error}") from error
-    except ImageRejected as error:
-        raise InvalidInput(f"{filename}: {error}") from error
     found = reader.find(picture)
     if not found:
         raise InvalidInput(f"{filename}: no face found (use a photo where the face is clear)")
@@ -320,8 +327,7 @@ def name_faces(collection: ExistingCollection, request: Request, body: NameFaces
 def list_people(collection: ExistingCollection, request: Request) -> People:
     """Everyone enrolled in the collection, by name, with how many enrolment faces each has
     and the picture of one."""
-    names = enrolled(_faces(collection))
-    people = [_person(request, collection, person) for person in names]
+    people = _everyone(request, collection).values()
     return People(people=sorted(people, key=lambda p: p.name.casefold()))
 
 
@@ -372,15 +378,17 @@ def video_people(collection: ExistingCollection, video_id: ItemId, request: Requ
     `POST .../people/from-faces` and it is known from then on, here and everywhere."""
     video = _video(request, collection, video_id)
     known, unknown = people_in(_faces(collection), video_id)
+    everyone = _everyone(request, collection) if known else {}
     return VideoPeople(
         video=video,
         known=[
             KnownPerson(
-                person=_person(request, collection, k.person),
+                person=everyone[k.person],
                 faces=len(k.faces),
                 spans=_spans(k.spans),
             )
             for k in known
+            if k.person in everyone  # not forgotten meanwhile
         ],
         unknown=[
             FaceCluster(

@@ -24,14 +24,20 @@ from common import (
 from common.encoders import Encoder
 from common.errors import NotFound
 from common.files import remove_quietly, store_upload
-from common.images import ImageRejected, NotAnImage, decode_image, for_encoding
+from common.images import decode_image, for_encoding, refused_as_http
 from common.lexical import highlight
 from solutions.video_analysis.copies import CopyFound, QueryFrame, find_copies
 from solutions.video_analysis.decode import Limits, NotAVideo, VideoRejected, probe
 from solutions.video_analysis.indexing import clip_frames
 from solutions.video_analysis.items import VideoOptions
-from solutions.video_analysis.moments import Found, VideoFound, frame_moments, shot_moments
-from solutions.video_analysis.people import FACES
+from solutions.video_analysis.moments import (
+    Found,
+    VideoFound,
+    frame_moments,
+    merged,
+    shot_moments,
+)
+from solutions.video_analysis.people import FACES, name_moments
 from solutions.video_analysis.settings import Config, VideoSettings
 
 router = APIRouter(tags=["video"])
@@ -96,6 +102,7 @@ MOMENT_EXAMPLE: dict[str, Any] = {
     "thumbnail_url": f"{BASE}/5065401511703722119/thumbnail",
     "tags": None,
     "text": None,
+    "names": None,
 }
 WORDS_MOMENT_EXAMPLE: dict[str, Any] = {
     **MOMENT_EXAMPLE,
@@ -105,6 +112,7 @@ WORDS_MOMENT_EXAMPLE: dict[str, Any] = {
     "thumbnail_url": f"{BASE}/1673391267411910843/thumbnail",
     "tags": [{"text": "espresso", "match": True}],
     "text": [],
+    "names": [],
 }
 SHOT_EXAMPLE: dict[str, Any] = {
     "shot": 2,
@@ -153,6 +161,9 @@ class Moment(BaseModel):
     thumbnail_url: str
     tags: list[Span] | None = Field(None, description="Words search: the shot's labels.")
     text: list[Span] | None = Field(None, description="Words search: its on-screen text.")
+    names: list[Span] | None = Field(
+        None, description="Words search: the enrolled person on screen (a person's moment)."
+    )
 
 
 class VideoMoments(BaseModel):
@@ -316,6 +327,7 @@ def _results(
             thumbnail_url=_url(request, collection, found.best.id, "thumbnail"),
             tags=_spans(record["tags"], query) if words else None,
             text=_spans(record["text"], query) if words else None,
+            names=_spans(found.name, query) if words else None,
         )
 
     return MomentResults(
@@ -378,12 +390,8 @@ def moments_by_image(
 
 
 def _query_picture(upload: UploadFile) -> Image.Image:
-    try:
+    with refused_as_http():
         decoded = decode_image(upload.file.read(), max_pixels=MAX_QUERY_PIXELS)
-    except NotAnImage as error:
-        raise UnsupportedMediaType(str(error)) from error
-    except ImageRejected as error:
-        raise InvalidInput(str(error)) from error
     return for_encoding(decoded.image)
 
 
@@ -409,15 +417,19 @@ def moments_by_words(
     ] = 10,
 ) -> MomentResults:
     """Shots whose labels (ImageNet classes of their frames) or on-screen text share words
-    with `q`, as moments (the shot's start-end), grouped by video; the matching words are
-    marked in `tags` and `text`. Scores are the record database's full-text relevance.
+    with `q`, as moments (the shot's start-end); and the spans of time an enrolled person
+    whose name shares words with `q` is on screen. Grouped by video; the matching words are
+    marked in `tags`, `text` and `names`. Scores are the record database's full-text
+    relevance.
 
     ```
     curl 'localhost:8000/collections/clips/moments/by-words?q=espresso'
     ```
     """
-    matches = collection.lexical_search(q, WORD_HITS)
-    return _results(request, collection, shot_moments(matches, top_k), query=q)
+    shots = shot_moments(collection.lexical_search(q, WORD_HITS), WORD_HITS)
+    if collection.has_companion(FACES):
+        shots += name_moments(collection, collection.companion(FACES), q)
+    return _results(request, collection, merged(shots, top_k), query=q)
 
 
 @router.get("/collections/{name}/videos", summary="List the stored videos", responses=UNKNOWN)

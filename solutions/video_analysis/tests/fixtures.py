@@ -233,6 +233,10 @@ def _bad_files(folder: Path, clip: Path) -> dict[str, Path]:
     write("truncated.mp4", data[: len(data) // 3])
     write("garbled.mp4", data[:4096] + bytes(len(data) - 4096))
     files["cut"] = _cut(folder / "cut.mkv")
+    # The clip with a time base of 0 (its track's time scale), and with frames that last
+    # 0 s (its table of frame durations): no frame rate and no usable times.
+    write("no_time_base.mp4", _patched(data, b"mdhd", 16, 0))
+    write("zero_durations.mp4", _patched(data, b"stts", 16, 0))
     files["audio"] = _audio_only(folder / "audio.mp4")
     files["huge"] = _single_frame(folder / "huge.mp4", (7680, 4320))
     files["long"] = _long(folder / "long.mp4", seconds=MAX_SECONDS + 30)
@@ -242,6 +246,14 @@ def _bad_files(folder: Path, clip: Path) -> dict[str, Path]:
     photos()["coffee"].save(still, "PNG")
     write("still.mp4", still.getvalue())
     return files
+
+
+def _patched(mp4: bytes, box: bytes, offset: int, value: int) -> bytes:
+    """An MP4 with the 32-bit number at ``offset`` bytes into its first ``box`` replaced."""
+    patched = bytearray(mp4)
+    start = patched.index(box) + offset
+    patched[start : start + 4] = value.to_bytes(4, "big")
+    return bytes(patched)
 
 
 def _cut(path: Path) -> Path:

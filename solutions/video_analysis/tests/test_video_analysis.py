@@ -47,6 +47,7 @@ def loaded(shared_video: TestClient, test_videos: SampleVideos) -> TestClient:
 def test_load_reports_seconds_of_video_and_stage_timings(loaded: TestClient) -> None:
     job = loaded.app.state.loaded_job  # type: ignore[attr-defined]
     assert job["progress"]["seconds"] == pytest.approx(TRUTH.duration + 6, abs=0.1)
+    assert job["progress"]["seconds_total"] == pytest.approx(job["progress"]["seconds"])
     assert {"decode", "shots", "encode", "tags", "ocr", "store"} <= set(job["timings"])
     assert job["total"] == 2 and job["done"] == 2
 
@@ -205,6 +206,9 @@ def test_a_raw_stream_without_timestamps_is_timed_by_its_frame_rate(
     assert job["status"] == "succeeded" and job["added"] == 1, job
     video = video_named(shared_video, "raw.mp4", collection="raw")
     assert (video["duration"], video["fps"]) == (pytest.approx(3.0, abs=0.05), 25.0)
+    # No duration in the file: its seconds join the total as they are read.
+    progress = job["progress"]
+    assert progress["seconds_total"] == progress["seconds"] == pytest.approx(video["duration"])
     assert shared_video.get("/collections/raw").json()["count"] == 3  # at 0, 1 and 2 s
     # Named .mp4 but no MP4 inside: browsers get the H.264 MP4 copy.
     assert video["player_url"].endswith("/playable")

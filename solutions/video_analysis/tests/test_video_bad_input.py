@@ -46,10 +46,20 @@ def test_a_file_that_is_not_a_usable_video_is_refused_at_once(
     assert shared_video.get("/health/ready").status_code == 200
 
 
+# Refused by the load's job: the file opens and its first frames decode, the rest do not.
+IN_THE_JOB = {
+    "cut": "of the 12.0 s the file declares",
+    "no_time_base": "frames end at 0.0 s of the 30.0 s the file declares",
+    "zero_durations": "of the 30.0 s the file declares",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(IN_THE_JOB))
 def test_a_video_damaged_past_its_first_frames_fails_in_its_job(
-    shared_video: TestClient, test_videos: SampleVideos
+    shared_video: TestClient, test_videos: SampleVideos, kind: str
 ) -> None:
-    path = test_videos.bad["cut"]
+    path = test_videos.bad[kind]
+    before = snapshot(shared_video)
     response = shared_video.post(
         "/collections/cut/loads", files={"file": (path.name, path.read_bytes())}
     )
@@ -57,10 +67,13 @@ def test_a_video_damaged_past_its_first_frames_fails_in_its_job(
     job = wait_for_job(shared_video, response.json()["id"])
     assert job["status"] == "succeeded" and (job["added"], job["failed"]) == (0, 1), job
     [error] = job["errors"]
-    assert error["item"] == "cut.mkv" and "truncated or damaged" in error["reason"], error
-    assert "of the 12.0 s the file declares" in error["reason"]
+    assert error["item"] == path.name and "truncated or damaged" in error["reason"], error
+    assert IN_THE_JOB[kind] in error["reason"]
+    # Progress counts the video whole: the bar ends full.
+    assert job["progress"]["seconds"] == job["progress"]["seconds_total"] > 0
     assert shared_video.get("/collections/cut/videos").json()["videos"] == []
-    assert snapshot(shared_video)["cut"] == []
+    assert snapshot(shared_video).get("cut", []) == before.get("cut", [])
+    assert shared_video.get("/health/ready").status_code == 200
 
 
 def test_a_folder_loads_its_good_videos_and_lists_the_others(

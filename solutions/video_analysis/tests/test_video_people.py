@@ -114,6 +114,40 @@ def test_naming_a_cluster_enrols_that_person(loaded: TestClient) -> None:
     ]
 
 
+def words(client: TestClient, query: str) -> dict[str, list[dict[str, Any]]]:
+    """Per video name, the moments a words search found with an enrolled person's name."""
+    response = client.get("/collections/people/moments/by-words", params={"q": query})
+    assert response.status_code == 200, response.text
+    return {
+        found["video"]["name"]: [m for m in found["moments"] if m["names"]]
+        for found in response.json()["results"]
+    }
+
+
+def test_names_are_found_by_words(loaded: TestClient) -> None:
+    found = words(loaded, "collins")
+    [moment] = found.pop("clip.mp4")
+    assert all(not moments for moments in found.values())  # no one else is called Collins
+    start, end = TRUTH.spans["astronaut"]
+    assert abs(moment["start"] - start) <= TOLERANCE and abs(moment["end"] - end) <= TOLERANCE
+    assert moment["names"] == [
+        {"text": "Eileen", "match": False},
+        {"text": " ", "match": False},
+        {"text": "Collins", "match": True},
+    ]
+    assert start - TOLERANCE <= moment["time"] <= end
+    assert loaded.get(moment["thumbnail_url"]).status_code == 200
+    # The man is found by a word of his name, in his video only.
+    phone = words(loaded, "PHONE")
+    assert [m["names"][-1] for m in phone.pop("carphone_pristine.mp4")] == [
+        {"text": "phone", "match": True}
+    ]
+    assert all(not moments for moments in phone.values())
+    operators = words(loaded, "eileen -collins OR NEAR(phone")  # ordinary characters
+    assert operators["clip.mp4"] and operators["carphone_pristine.mp4"]
+    assert all(not moments for moments in words(loaded, "Armstrong").values())
+
+
 def test_a_frame_of_the_man_enrols_him_from_a_photo(loaded: TestClient, tmp_path: Path) -> None:
     with av.open(str(carphone())) as container:
         frame = next(iter(container.decode(video=0)))
@@ -189,6 +223,7 @@ def test_forgetting_a_person_and_deleting_a_video(loaded: TestClient) -> None:
     assert forgotten.status_code == 200 and forgotten.json()["faces"] >= 1
     clip = people_of(loaded, "clip.mp4")
     assert clip["known"] == [] and len(clip["unknown"]) == 1  # unknown again
+    assert "clip.mp4" not in words(loaded, "collins")
     video = video_named(loaded, "clip.mp4", collection="people")
     assert loaded.delete(f"/collections/people/videos/{video['id']}").status_code == 200
     context = loaded.app.state.context  # type: ignore[attr-defined]
