@@ -6,11 +6,12 @@ Makes one synthetic video per frame size (640x360 and 1280x720, 30 fps, H.264): 
 5 s per scikit-image photo, each drifting slowly so that frames differ. Loads them through
 the app's job over HTTP and reports, from the job's own stage timings, how many seconds of
 video each stage handles per second of wall time: once with frames and shots only, once
-with faces and OCR too (the defaults). Then times searches by picture, by words,
-storyboards, who is in a video, and copies (of a stored video, and of an uploaded 15 s
-excerpt), one at a time and 16 at once; checks every photo's moment against where it really
-is, and whether altered excerpts (borders cropped, resized, another frame rate, encoded
-again) are found aligned to where they were cut from. Prints Markdown; the numbers are
+with faces and OCR too (the defaults). Then times searches by picture, by words, by a
+person's name (the astronaut, enrolled from her photo), storyboards, who is in a video,
+and copies (of a stored video, and of an uploaded 15 s excerpt), one at a time and 16 at
+once; checks every photo's moment against where it really is, the astronaut's name against
+her shot, and whether altered excerpts (borders cropped, resized, another frame rate,
+encoded again) are found aligned to where they were cut from. Prints Markdown; the numbers are
 measurements on the machine it runs on.
 """
 
@@ -39,6 +40,7 @@ STAGES = ("decode", "shots", "encode", "tags", "thumbnails", "faces", "ocr", "st
 KINDS = (
     "picture",
     "words",
+    "a person's name",
     "storyboard",
     "people in a video",
     "copies of a video",
@@ -124,6 +126,20 @@ def ingest(client: httpx.Client, collection: str, name: str, seconds: float) -> 
     return {"wall": wall, "seconds": seconds, "timings": job["timings"]}
 
 
+def name_accuracy(client: httpx.Client, spans: dict[str, tuple[float, float]]) -> bool:
+    """Enrol the astronaut from her photo; whether her name then finds the shot she is in,
+    in both videos, within 1 s at both ends, and nothing else."""
+    files = {"file": ("astronaut.png", encoded(photos()["astronaut"]), "image/png")}
+    name = {"name": "Eileen Collins"}
+    client.post("/collections/bench/people", data=name, files=files).raise_for_status()
+    body = client.get("/collections/bench/moments/by-words", params={"q": "collins"}).json()
+    start, end = spans["astronaut"]
+    found = [m for result in body["results"] for m in result["moments"] if m["names"]]
+    return len(found) == len(SIZES) and all(
+        abs(m["start"] - start) <= 1 and abs(m["end"] - end) <= 1 for m in found
+    )
+
+
 def accuracy(client: httpx.Client, spans: dict[str, tuple[float, float]]) -> tuple[int, int]:
     """(photos whose best moment is within 1 s of the truth in both videos, photos)."""
     right = 0
@@ -154,6 +170,10 @@ async def timed(base: str, kind: str, count: int, concurrency: int, clip: bytes)
                 elif kind == "words":
                     response = await client.get(
                         "/collections/bench/moments/by-words", params={"q": "espresso"}
+                    )
+                elif kind == "a person's name":
+                    response = await client.get(
+                        "/collections/bench/moments/by-words", params={"q": "collins"}
                     )
                 elif kind == "people in a video":
                     video = videos[i % len(videos)]["id"]
@@ -225,6 +245,7 @@ def main() -> None:
                 ingest_rows.append(row)
             right, total = accuracy(client, spans)
             copied, excerpts_made = copies_accuracy(client, cut)
+            named = name_accuracy(client, spans)
             base = str(client.base_url)
             clip = cut[0].path.read_bytes()
             for kind in KINDS:
@@ -246,6 +267,11 @@ def main() -> None:
             notes.append(
                 f"{BACKEND_NAMES[name]}: {right} of {total} photos found at their moment "
                 "(start and end within 1 s) in both videos"
+            )
+            notes.append(
+                f"{BACKEND_NAMES[name]}: the enrolled astronaut's name "
+                + ("found" if named else "NOT found")
+                + " at her shot (within 1 s) in both videos, and nowhere else"
             )
             notes.append(
                 f"{BACKEND_NAMES[name]}: {copied} of {excerpts_made} altered excerpts found "

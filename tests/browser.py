@@ -5,6 +5,7 @@ browsers offline. A watched tab records every request and console error, so that
 assert that a page rendered without reaching any host but its own.
 """
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.backends import reserve_ports
 
@@ -33,8 +35,41 @@ CHROMIUM_FLAGS = [
 ]
 
 
+@dataclass(frozen=True)
+class Served:
+    path: str
+    range: str | None  # the request's Range header
+    status: int
+
+
+class Recorded:
+    """An ASGI app that notes every HTTP request it answers (for what a browser asked for),
+    and can send videos slowly (so that a player seeks before it has read the whole file)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.served: list[Served] = []
+        self.video_pause = 0.0  # seconds before each part of a video's body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        asked = headers.get(b"range")
+
+        async def noting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                range_ = asked.decode("latin-1") if asked is not None else None
+                self.served.append(Served(scope["path"], range_, message["status"]))
+            elif self.video_pause and scope["path"].endswith(("/original", "/playable")):
+                await asyncio.sleep(self.video_pause)
+            await send(message)
+
+        await self.app(scope, receive, noting)
+
+
 @contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
+def serving(app: FastAPI | Recorded) -> Iterator[str]:
     """Run ``app`` with uvicorn on a free local port; yield its base URL (ending in ``/``)."""
     port = reserve_ports(1)[0]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))

@@ -6,7 +6,8 @@ search and check what is shown (text, scores, pictures really decoded), manage t
 (create with options, browse, open, delete an item, drop a collection, read the job history)
 and check the stores over HTTP afterwards, and trigger API errors to check their messages.
 Every tab fails its test if it requests anything from another origin. Screenshots of the
-pages are kept in test-artifacts/.
+pages are kept in test-artifacts/. The video player is also checked in WebKit, Safari's
+engine (``tests/webkit.py``).
 
 The front-end only talks HTTP to the API, whose behaviour on both backend pairs the other
 tests cover; these run on the embedded pair.
@@ -14,7 +15,8 @@ tests cover; these run on the embedded pair.
 
 import csv
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,11 @@ from solutions.molecular_search.settings import MoleculeSettings
 from solutions.qa_chatbot.app import SAMPLE as QA_SAMPLE
 from solutions.video_analysis.tests.fixtures import EXCERPT, SampleVideos, truth
 from solutions.video_analysis.tests.fixtures import pictures as clip_pictures
-from tests.browser import chromium, screenshot, serving, watched_tab
+from tests.browser import Recorded, chromium, screenshot, serving, watched_tab
 from tests.helpers import use_embedded_storage, with_encoders
 from tests.imagery import encoded, photos
+from tests.videos import web_copy
+from tests.webkit import ENTER, TAB, WebKit, webkit
 
 ROOT = Path(__file__).resolve().parents[1]
 LOAD_TIMEOUT_MS = 180_000
@@ -48,6 +52,9 @@ NAME_RULE = (
 )
 
 
+SERVED: dict[str, Recorded] = {}  # what the site answered, by its URL
+
+
 @pytest.fixture(scope="module")
 def site(
     tmp_path_factory: pytest.TempPathFactory, qa_encoders, efficientnet, frame_encoder
@@ -58,7 +65,9 @@ def site(
         use_embedded_storage(monkeypatch, tmp_path_factory.mktemp("site"), load_sample=False)
         encoders = {"qa": qa_encoders, "images": efficientnet, "video": frame_encoder}
         solutions = with_encoders(installed(APPS), encoders)
-        with serving(create_site(solutions, Settings())) as url:
+        recorded = Recorded(create_site(solutions, Settings()))
+        with serving(recorded) as url:
+            SERVED[url] = recorded
             yield url
 
 
@@ -850,3 +859,95 @@ def test_video_page(site: str, page: Page, test_videos: SampleVideos, tmp_path: 
         "not a video file"
     )
     expect(page.locator(".library details.video-item")).to_have_count(1)
+
+
+def test_video_player_seeks_in_webkit(site: str, test_videos: SampleVideos, tmp_path: Path) -> None:
+    """Safari's engine: a click on a moment seeks the page's player, also to a part of the
+    video not yet downloaded (a Range request, answered 206), and the H.264/AAC copy a load
+    makes of a video browsers cannot play seeks too."""
+    published = web_copy(test_videos.clip, tmp_path / "published.mp4")
+    videos = (test_videos.clip, test_videos.with_sound, published)
+    job = load_over_http(site, "webkit", videos)
+    assert job["status"] == "succeeded" and job["added"] == 3, job
+    listed = httpx.get(site + "video/collections/webkit/videos", timeout=30).json()["videos"]
+    by_name = {video["name"]: video for video in listed}
+    recorded = SERVED[site]
+    with webkit() as browser:
+        assert "Safari" in browser.run("return navigator.userAgent")
+        browser.go(site + "#/video")
+        collection = "//label[normalize-space()='Collection']/following-sibling::input"
+        browser.type(collection, "webkit")
+        browser.type(collection, TAB)
+        browser.click("//label[normalize-space()='Words']")
+        # The coffee shot of the clip, found by its label.
+        start = CLIP.spans["coffee"][0]
+        seek_by_words(browser, "espresso", by_name[test_videos.clip.name], start)
+        browser.screenshot("video-webkit")
+        # The title card at 20 s of the published copy, sent slowly: the player asks for
+        # the part it needs.
+        recorded.video_pause = 0.2  # before each 64 KB: 320 KB/s
+        try:
+            seek_by_words(browser, "quarterly", by_name[published.name], CLIP.cuts[4])
+        finally:
+            recorded.video_pause = 0.0
+        asked = [
+            served
+            for served in recorded.served
+            if served.path.endswith(f"/items/{by_name[published.name]['id']}/original")
+        ]
+        ranges = [served for served in asked if served.range]
+        assert ranges and all(served.status == 206 for served in ranges), asked
+        # The AVI's playable copy, in WebKit's own player.
+        avi = by_name[test_videos.with_sound.name]
+        assert avi["player_url"].endswith("/playable")
+        browser.go(avi["player_url"])
+        browser.wait_for("const v = document.querySelector('video'); return v && v.readyState >= 1")
+        browser.run("const v = document.querySelector('video'); v.pause(); v.currentTime = 2.5")
+        seeked = browser.wait_for(
+            "const v = document.querySelector('video');"
+            " return v.readyState >= 2 && !v.seeking && {time: v.currentTime, error: v.error,"
+            " duration: v.duration};"
+        )
+        assert seeked["error"] is None and abs(seeked["time"] - 2.5) < 0.1, seeked
+        assert abs(seeked["duration"] - avi["duration"]) < 0.2, (seeked, avi)
+
+
+def load_over_http(site: str, collection: str, videos: Sequence[Path]) -> dict[str, Any]:
+    """Load files through the API (the UI's upload is tested in Chromium); the ended job."""
+    files = [("file", (path.name, path.read_bytes())) for path in videos]
+    accepted = httpx.post(site + f"video/collections/{collection}/loads", files=files, timeout=60)
+    assert accepted.status_code == 202, accepted.text
+    deadline = time.monotonic() + LOAD_TIMEOUT_MS / 1000
+    while (job := api(site, f"video/jobs/{accepted.json()['id']}").json())["status"] in (
+        "queued",
+        "running",
+    ):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.5)
+    return job
+
+
+def seek_by_words(
+    browser: WebKit, words: str, video: dict[str, Any], start: float
+) -> dict[str, Any]:
+    """Search the words and click the first moment of ``video``: the player, once it shows
+    a picture within a second of ``start`` (its time)."""
+    search = "//input[@type='search' and contains(@placeholder, 'espresso')]"
+    browser.run("document.querySelector('.results').replaceChildren()")
+    browser.clear(search)
+    browser.type(search, words + ENTER)
+    browser.click(
+        f"(//article[@class='video-result'][.//h4[contains(., '{video['name']}')]]"
+        "//button[@class='moment'])[1]"
+    )
+    playing: dict[str, Any] = browser.wait_for(
+        "const v = document.querySelector('video.player');"
+        " return v.readyState >= 2 && !v.seeking && v.currentSrc === arguments[0]"
+        " && Math.abs(v.currentTime - arguments[1]) <= 1 && {time: v.currentTime, error: v.error};",
+        video["player_url"],
+        start,
+        state="const v = document.querySelector('video.player'); return {time: v.currentTime,"
+        " ready: v.readyState, seeking: v.seeking, source: v.currentSrc, error: v.error};",
+    )
+    assert playing["error"] is None, playing
+    return playing

@@ -158,6 +158,30 @@ def test_a_video_browsers_cannot_play_gets_a_playable_copy(
     assert frames == pytest.approx(6 * 25, abs=2)
     original = shared_video.get(video["player_url"].replace("/playable", "/original"))
     assert original.content == test_videos.avi.read_bytes()
+    # Made for the web: its index before its frames, so a player starts before it has all.
+    assert _top_level_boxes(copy.content)[:2] == ["ftyp", "moov"]
+    # Safari's first request is for two bytes; then it asks for the rest from where it seeks.
+    size = len(copy.content)
+    probe = shared_video.get(video["player_url"], headers={"Range": "bytes=0-1"})
+    assert probe.status_code == 206 and probe.content == copy.content[:2]
+    assert probe.headers["content-range"] == f"bytes 0-1/{size}"
+    assert probe.headers["accept-ranges"] == "bytes" and probe.headers["content-length"] == "2"
+    rest = shared_video.get(video["player_url"], headers={"Range": f"bytes={size // 2}-"})
+    assert rest.status_code == 206 and rest.content == copy.content[size // 2 :]
+    assert rest.headers["content-range"] == f"bytes {size // 2}-{size - 1}/{size}"
+    beyond = shared_video.get(video["player_url"], headers={"Range": f"bytes={size}-"})
+    assert beyond.status_code == 416
+
+
+def _top_level_boxes(mp4: bytes) -> list[str]:
+    boxes, offset = [], 0
+    while offset + 8 <= len(mp4):
+        size = int.from_bytes(mp4[offset : offset + 4], "big")
+        boxes.append(mp4[offset + 4 : offset + 8].decode("latin-1"))
+        if size < 8:
+            break
+        offset += size
+    return boxes
 
 
 def test_the_playable_copy_keeps_the_sound(
