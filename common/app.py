@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from common.api.loads import sample_source, start_load
 from common.api_docs import serve_api_docs
+from common.batching import Batching
 from common.collection import Collections, CollectionSpec, Storage
 from common.context import AppContext
 from common.encoders import Encoder
@@ -52,10 +53,18 @@ async def start_app(
     Connecting comes first: it is quick, and what a newcomer most often has to fix.
     """
     opened = storage if storage is not None else await run_in_threadpool(open_storage, settings)
+    batching = Batching(
+        max_batch=settings.query_batch_size,
+        max_wait=settings.query_batch_wait_ms / 1000,
+        max_waiting=settings.query_queue_size,
+    )
     try:
-        encoder = await run_in_threadpool(solution.load_encoder, settings)
+        loaded = await run_in_threadpool(solution.load_encoder, settings)
+        encoder = batching.apply(loaded)
         context = await run_in_threadpool(_prepare, solution, settings, opened, encoder)
+        context.batching = batching
     except BaseException:
+        batching.close()
         if storage is None:
             opened.close()
         raise
@@ -147,6 +156,8 @@ def create_app(
             yield
         finally:
             await run_in_threadpool(context.runner.shutdown)
+            if context.batching is not None:
+                await run_in_threadpool(context.batching.close)
             if shared is None:
                 context.storage.close()
 

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
+from common.batching import Batching
 from common.collection import Collection, Collections, Storage
 from common.encoders import Encoder
 from common.jobs import JobRunner, JobStore
@@ -23,6 +24,7 @@ class AppContext:
     jobs: JobStore
     runner: JobRunner
     mode: str = ""  # how this app searches on the connected Milvus, when that varies
+    batching: "Batching | None" = None  # the query encoders' batching, closed with the app
 
 
 def get_context(request: Request) -> AppContext:

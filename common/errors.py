@@ -8,6 +8,7 @@ class AppError(Exception):
 
     status_code = 500
     code = "internal_error"
+    retry_after: int | None = None  # seconds, sent as Retry-After: when trying again may work
 
     def __init__(self, message: str, *, details: list[Any] | None = None) -> None:
         super().__init__(message)
@@ -48,6 +49,14 @@ class UnsupportedMediaType(AppError):
 class BackendUnavailable(AppError):
     status_code = 503
     code = "backend_unavailable"
+
+
+class Overloaded(AppError):
+    """Too many requests are already waiting for the same work (the encoder)."""
+
+    status_code = 503
+    code = "overloaded"
+    retry_after = 1
 
 
 class UnsupportedFeature(AppError):

@@ -91,7 +91,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _app_error(_: Request, error: AppError) -> JSONResponse:
         if error.status_code >= 500:
             log.warning("%s: %s", error.code, error.message)
-        return error_response(error.status_code, error.code, error.message, error.details)
+        retry = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+        return error_response(
+            error.status_code, error.code, error.message, error.details, headers=retry
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -49,6 +49,18 @@ class Settings(BaseSettings):
         True, description="Load an app's sample data when its default collection does not exist."
     )
     job_batch_size: int = Field(64, ge=1, le=4096, description="Items per encode/insert batch.")
+    query_batch_size: int = Field(
+        32, ge=1, le=1024, description="Most inputs of concurrent queries encoded as one batch."
+    )
+    query_batch_wait_ms: float = Field(
+        2.0, ge=0, le=1000, description="How long a query waits for others to join its batch."
+    )
+    query_queue_size: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="Query inputs that may wait for the encoder; beyond, a query gets 503.",
+    )
     frontend_dir: Path = Field(
         FRONTEND,
         description="The web front-end (static files) served at `/`; not served if missing.",

@@ -6,13 +6,13 @@ server fingerprints are binary vectors searched with JACCARD (exact Tanimoto); M
 has none, so they are 0/1 floats searched by cosine and re-ranked by exact Tanimoto.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from common import Capabilities, Collection, UnsupportedFeature, VectorIndex
+from common import Capabilities, Collection, Encoder, UnsupportedFeature, VectorIndex
 from solutions.molecular_search.chem import DEFAULT_SPEC, FingerprintSpec, as_float, morgan_bits
 from solutions.molecular_search.sources import MoleculeRow
 
@@ -62,6 +62,10 @@ class Fingerprinter:
     name = "Morgan fingerprint"
     metric = "Tanimoto"
     dim = FingerprintOptions().bits  # of the default collection; each may choose its own
+
+    def batched(self, _wrap: Callable[[Encoder], Encoder]) -> "Fingerprinter":
+        """Not batched: a fingerprint takes microseconds, less than waiting for a batch."""
+        return self
 
     def encode(
         self,

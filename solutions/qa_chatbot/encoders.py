@@ -80,6 +80,10 @@ class QAEncoders:
     def load(cls, _settings: Any = None) -> "QAEncoders":
         return cls({name: model.load() for name, model in TEXT_MODELS.items()})
 
+    def batched(self, wrap: Callable[[Encoder], Encoder]) -> "QAEncoders":
+        """Each model batched (``common/batching.py``)."""
+        return QAEncoders({name: wrap(model) for name, model in self.models.items()})
+
     def of(self, collection: Collection) -> Encoder:
         """The model of ``collection``."""
         return self.models[options_of(collection).encoder]

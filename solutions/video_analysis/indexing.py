@@ -10,7 +10,7 @@ import hashlib
 import io
 import tempfile
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,17 +59,23 @@ class FrameEncoder:
         labels: ImageNetLabels,
         reader: ScreenText,
         faces: FaceReader | None = None,
+        queries: Encoder | None = None,
     ) -> None:
         self.images = images
         self.labels = labels
         self.reader = reader
         self.faces = faces
+        self.queries = queries or images  # the query pictures' encoder
         self.name = images.name
         self.dim = images.dim
         self.metric = images.metric
 
     def encode(self, pictures: Sequence[Image.Image]) -> np.ndarray:
-        return self.images.encode(pictures)
+        return np.asarray(self.queries.encode(pictures))
+
+    def batched(self, wrap: Callable[[Encoder], Encoder]) -> "FrameEncoder":
+        """Query pictures batched (``common/batching.py``); loads use ``images`` directly."""
+        return FrameEncoder(self.images, self.labels, self.reader, self.faces, wrap(self.images))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,165 @@
+"""Query speed under concurrent load, with micro-batching of the encoder off and on.
+
+    .venv/bin/python -m benchmarks.concurrency [--backends lite] [--requests 400]
+
+Starts the QA chatbot and the image search app (uvicorn, in a subprocess, as the demo runs
+them) on a backend pair, loads their samples through load jobs, then sends QA asks and
+image searches from an asyncio httpx client at concurrency 1, 8, 32 and 128: QPS, p50, p95
+and p99 latency, failures, and 503s from a full queue (counted apart). Each app runs twice:
+with ``SEARCH_QUERY_BATCH_SIZE=1`` (every request encodes on its own: batching off) and with
+the default (concurrent requests encoded as one batch). The load generator shares the two
+cores with the server, so the numbers are what one machine does serving itself.
+"""
+
+import argparse
+import asyncio
+import csv
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from benchmarks.harness import BACKEND_NAMES, backend_env, running_app, wait_for_job
+from solutions.image_search.app import SAMPLE as IMAGE_SAMPLE
+from solutions.qa_chatbot.app import SAMPLE as QA_SAMPLE
+from tests.imagery import altered, encoded, photos
+
+CONCURRENCY = (1, 8, 32, 128)
+BATCHING = {"off": "1", "on": ""}  # SEARCH_QUERY_BATCH_SIZE ("" = the default)
+
+
+@dataclass(frozen=True)
+class Run:
+    concurrency: int
+    qps: float
+    p50: float
+    p95: float
+    p99: float
+    failed: int
+    busy: int  # 503: the queue was full
+
+
+Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
+
+
+async def measured(base: str, request: Request, count: int, concurrency: int) -> Run:
+    latencies: list[float] = []
+    failed = busy = 0
+    gate = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+
+        async def one(index: int) -> None:
+            nonlocal failed, busy
+            async with gate:
+                started = time.perf_counter()
+                response = await request(client, index)
+                if response.status_code == 503:
+                    busy += 1
+                elif response.status_code != 200:
+                    failed += 1
+                else:
+                    latencies.append((time.perf_counter() - started) * 1000)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(count)))
+        wall = time.perf_counter() - began
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return Run(
+        concurrency,
+        len(latencies) / wall,
+        statistics.median(latencies),
+        cuts[94],
+        cuts[98],
+        failed,
+        busy,
+    )
+
+
+def qa_requests() -> tuple[str, Callable[[httpx.Client], None], Request]:
+    questions = [row["question"] for row in csv.DictReader(QA_SAMPLE.open())]
+    random.Random(3).shuffle(questions)
+
+    def prepare(client: httpx.Client) -> None:
+        with QA_SAMPLE.open("rb") as file:
+            job = client.post("/collections/faq/loads", files={"file": ("faq.csv", file)}).json()
+        assert wait_for_job(client, job["id"])["status"] == "succeeded"
+
+    async def ask(client: httpx.AsyncClient, index: int) -> httpx.Response:
+        question = questions[index % len(questions)]
+        return await client.post("/collections/faq/ask", json={"question": question})
+
+    return "solutions.qa_chatbot", prepare, ask
+
+
+def image_requests() -> tuple[str, Callable[[httpx.Client], None], Request]:
+    queries = [
+        encoded(altered(picture, "crop70", seed)) for seed, picture in enumerate(photos().values())
+    ]
+
+    def prepare(client: httpx.Client) -> None:
+        files = [
+            ("file", (path.name, path.read_bytes()))
+            for path in sorted(IMAGE_SAMPLE.rglob("*"))
+            if path.is_file()
+        ]
+        job = client.post("/collections/photos/loads", files=files).json()
+        assert wait_for_job(client, job["id"])["status"] == "succeeded"
+
+    async def search(client: httpx.AsyncClient, index: int) -> httpx.Response:
+        query = queries[index % len(queries)]
+        files = {"file": ("query.png", query, "image/png")}
+        return await client.post("/collections/photos/search", files=files)
+
+    return "solutions.image_search", prepare, search
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", default="lite")
+    parser.add_argument("--requests", type=int, default=400, help="per concurrency level")
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
+        f"{platform.python_version()}; {args.requests} requests per level\n"
+    )
+    print(
+        "| backends | query | batching | concurrency | QPS | p50 ms | p95 ms | p99 ms | "
+        "failed | 503 |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for backend in args.backends.split(","):
+        for label, made in (("QA ask", qa_requests), ("image search", image_requests)):
+            module, prepare, request = made()
+            for batching, size in BATCHING.items():
+                with tempfile.TemporaryDirectory() as work, ExitStack() as stack:
+                    workdir = Path(work)
+                    env = stack.enter_context(backend_env(backend, workdir))
+                    env["SEARCH_UPLOAD_DIR"] = str(workdir / "uploads")
+                    env["SEARCH_MEDIA_DIR"] = str(workdir / "media")
+                    if size:
+                        env["SEARCH_QUERY_BATCH_SIZE"] = size
+                    client = stack.enter_context(running_app(module, env))
+                    prepare(client)
+                    base = str(client.base_url)
+                    asyncio.run(measured(base, request, 40, 8))  # warm up
+                    for concurrency in CONCURRENCY:
+                        run = asyncio.run(measured(base, request, args.requests, concurrency))
+                        print(
+                            f"| {BACKEND_NAMES[backend]} | {label} | {batching} | "
+                            f"{run.concurrency} | {run.qps:.0f} | {run.p50:.0f} | "
+                            f"{run.p95:.0f} | {run.p99:.0f} | {run.failed} | {run.busy} |",
+                            flush=True,
+                        )
+
+
+if __name__ == "__main__":
+    main()
