@@ -88,7 +88,12 @@ class BatchingEncoder:
 
     def _work(self) -> None:
         while batch := self._next_batch():
-            self._encode(batch)
+            try:
+                self._encode(batch)
+            except Exception as error:  # the worker must outlive any batch
+                for call in batch:
+                    if not call.result.done():
+                        call.result.set_exception(error)
 
     def _next_batch(self) -> list[_Call]:
         """The calls waiting now and those arriving within ``max_wait`` of the first (up to
@@ -128,6 +133,8 @@ class BatchingEncoder:
             for call in batch:  # each alone: only the bad one fails
                 self._encode([call])
             return
+        if len(rows) != len(inputs):
+            raise RuntimeError(f"{self.name} made {len(rows)} vectors of {len(inputs)} inputs")
         start = 0
         for call in batch:
             end = start + len(call.inputs)

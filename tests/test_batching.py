@@ -101,6 +101,20 @@ def test_a_bad_input_fails_its_own_call_only() -> None:
             assert np.array_equal(rows, [[x, 2 * x] for x in inputs]), (inputs, rows)
 
 
+def test_an_encoder_that_answers_wrongly_fails_the_calls_and_the_worker_goes_on() -> None:
+    inner = Doubling()
+    encoder = BatchingEncoder(inner, max_batch=64, max_wait=0.05)
+    real = inner.encode
+    inner.encode = lambda inputs: real(inputs)[:-1]  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RuntimeError, match="made 1 vectors of 2 inputs"):
+            encoder.encode([1.0, 2.0])
+        inner.encode = real  # type: ignore[method-assign]
+        assert np.array_equal(encoder.encode([3.0]), [[3.0, 6.0]])
+    finally:
+        encoder.close()
+
+
 def test_a_full_queue_refuses_at_once_and_the_rest_are_answered() -> None:
     inner = Doubling()
     inner.hold.clear()  # the encoder is busy
