@@ -194,12 +194,22 @@ def worker_batches(client: TestClient) -> int:
     return sum(b.batches for b in client.app.state.context.batching.made)  # type: ignore[attr-defined]
 
 
-def same_hits(
-    alone: list[list[tuple[str, float]]], together: list[list[tuple[str, float]]]
-) -> None:
+Hits = list[tuple[str, float]]  # ids and scores, best first
+
+
+def same_hits(alone: list[Hits], together: list[Hits]) -> None:
     for one, other in zip(alone, together, strict=True):
         assert [i for i, _ in one] == [i for i, _ in other], (one, other)
         assert np.allclose([s for _, s in one], [s for _, s in other], atol=1e-6), (one, other)
+
+
+def answered_alike(client: TestClient, query: Callable[[Any], Hits], inputs: list[Any]) -> None:
+    """The queries sent one at a time, then all at once: the same hits, through the worker."""
+    alone = [query(x) for x in inputs]
+    before = worker_batches(client)
+    together = at_once([lambda x=x: query(x) for x in inputs])
+    same_hits(alone, together)
+    assert worker_batches(client) > before  # they went through the batching
 
 
 def test_concurrent_asks_are_answered_as_if_asked_alone(shared_qa: TestClient) -> None:
@@ -208,18 +218,14 @@ def test_concurrent_asks_are_answered_as_if_asked_alone(shared_qa: TestClient) -
     # Each stored question with its last word left out: near, not equal, to one of them.
     questions = [" ".join(q.split()[:-1]) + "?" for q in list(pairs)[:16]]
 
-    def ask(question: str) -> list[tuple[str, float]]:
+    def ask(question: str) -> Hits:
         response = shared_qa.post(
             "/collections/batched/ask", json={"question": question, "top_k": 5}
         )
         assert response.status_code == 200, response.text
         return [(hit["id"], hit["score"]) for hit in response.json()["similar"]]
 
-    alone = [ask(q) for q in questions]
-    before = worker_batches(shared_qa)
-    together = at_once([lambda q=q: ask(q) for q in questions])
-    same_hits(alone, together)
-    assert worker_batches(shared_qa) > before  # the questions went through the batching
+    answered_alike(shared_qa, ask, questions)
 
 
 def test_concurrent_image_searches_find_what_they_find_alone(
@@ -236,7 +242,7 @@ def test_concurrent_image_searches_find_what_they_find_alone(
     assert wait_for_job(shared_images, response.json()["id"])["status"] == "succeeded"
     queries = [encoded(altered(p, "crop70", seed)) for seed, p in enumerate(pictures.values())]
 
-    def search(query: bytes) -> list[tuple[str, float]]:
+    def search(query: bytes) -> Hits:
         response = shared_images.post(
             "/collections/batched/search",
             data={"top_k": "5"},
@@ -245,8 +251,4 @@ def test_concurrent_image_searches_find_what_they_find_alone(
         assert response.status_code == 200, response.text
         return [(hit["id"], hit["score"]) for hit in response.json()["results"]]
 
-    alone = [search(q) for q in queries]
-    before = worker_batches(shared_images)
-    together = at_once([lambda q=q: search(q) for q in queries])
-    same_hits(alone, together)
-    assert worker_batches(shared_images) > before
+    answered_alike(shared_images, search, queries)
