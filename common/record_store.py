@@ -214,10 +214,14 @@ class RecordStore:
         records: dict[int, dict[str, Any]] = {}
         with self.engine.connect() as connection:
             for part in chunks(ids):
-                query = select(table).where(table.c.id.in_(part), table.c.item_state == READY)
+                # The state is checked here, not in SQL: given ``id IN (5 or more ids) AND
+                # item_state = 'ready'``, SQLite (which keeps no statistics) reads the whole
+                # item_state index, every ready row, instead of looking the ids up.
+                query = select(table).where(table.c.id.in_(part))
                 for row in connection.execute(query).mappings():
-                    record = {k: v for k, v in row.items() if k not in {"item_state"}}
-                    records[int(row["id"])] = record
+                    if row["item_state"] == READY:
+                        record = {k: v for k, v in row.items() if k != "item_state"}
+                        records[int(row["id"])] = record
         return records
 
     def page(self, table: Table, offset: int, limit: int) -> list[dict[str, Any]]:

@@ -5,12 +5,14 @@ The first tests use a small counting encoder, so that they see every batch it wa
 the last ones send concurrent queries to the QA and image apps (real encoders, both
 backend pairs) and compare the answers with the same queries sent one at a time."""
 
+import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from fastapi import FastAPI
@@ -20,6 +22,7 @@ from common.batching import BatchingEncoder
 from common.errors import Overloaded
 from common.http import install_error_handlers
 from solutions.qa_chatbot.tests.fixtures import generated_pairs, store
+from tests.browser import serving
 from tests.helpers import wait_for_job
 from tests.imagery import altered, encoded, photos, zip_of
 
@@ -176,6 +179,48 @@ def test_overloaded_is_a_503_with_retry_after_and_the_error_shape() -> None:
     error = response.json()["error"]
     assert error["code"] == "overloaded" and "busy" in error["message"]
     assert set(error) == {"code", "message", "details", "request_id"}
+
+
+def test_clients_that_hang_up_while_waiting_do_not_break_the_batch() -> None:
+    """Over real HTTP (uvicorn): of eight requests waiting for one held batch, four clients
+    hang up; once the encoder answers, the other four get their own rows, and the worker
+    goes on serving new requests."""
+    inner = Doubling()
+    encoder = BatchingEncoder(inner, max_batch=32, max_wait=0.05)
+    app = FastAPI()
+
+    @app.get("/double/{x}")
+    def double(x: float) -> list[float]:
+        return [float(v) for v in np.asarray(encoder.encode([x]))[0]]
+
+    async def requests(base: str) -> tuple[list[Any], list[Any]]:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            await client.get("/double/0")  # the worker's first batch: nothing is held yet
+            inner.hold.clear()
+            inner.entered.clear()
+            kept = [asyncio.create_task(client.get(f"/double/{x}")) for x in range(1, 5)]
+            dropped = [asyncio.create_task(client.get(f"/double/{x}")) for x in range(5, 9)]
+            assert await asyncio.to_thread(inner.entered.wait, 30)
+            await asyncio.sleep(0.2)  # every request is in, waiting for the held batch
+            for task in dropped:
+                task.cancel()  # the client closes its connection
+            await asyncio.gather(*dropped, return_exceptions=True)
+            inner.hold.set()
+            answers = await asyncio.gather(*kept)
+            after = await asyncio.gather(*(client.get(f"/double/{x}") for x in (10, 11)))
+        return answers, after
+
+    try:
+        with serving(app) as base:
+            answers, after = asyncio.run(requests(base))
+    finally:
+        encoder.close()
+    assert [r.status_code for r in answers + after] == [200] * 6
+    assert [r.json() for r in answers] == [[x, 2 * x] for x in (1.0, 2.0, 3.0, 4.0)]
+    assert [r.json() for r in after] == [[10.0, 20.0], [11.0, 22.0]]
+    assert sorted(x for batch in inner.batches[1:] for x in batch if 1 <= x <= 8) == list(
+        map(float, range(1, 9))
+    )  # the hung-up requests were still encoded, in the same batches, and dropped quietly
 
 
 def at_once(calls: list[Callable[[], Any]]) -> list[Any]:

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from sqlalchemy import String, inspect, text
+from sqlalchemy import String, event, inspect, text
 
 from common.collection import Collections, CollectionSpec, Entry, Storage, content_id
 from common.errors import Conflict, InvalidInput, NotFound, UnsupportedFeature
@@ -151,6 +151,42 @@ def test_search_never_returns_ids_without_a_ready_record(collections: Collection
     )
     matches = collection.search(orphan[None, :], top_k=6)[0]
     assert 42 not in {m.id for m in matches} and len(matches) == 5
+
+
+def test_records_are_looked_up_by_id_and_only_ready_ones_returned(
+    storage: Storage, collections: Collections
+) -> None:
+    """Every search fetches its results' records: by primary key, never by reading every
+    ready row (SQLite, which keeps no statistics, did that when the state was in SQL)."""
+    collection = collections.create("lookups")
+    items = entries(300)
+    collection.add(items)
+    pending = entries(1, seed=9)[0]
+    storage.records.insert_pending(collection.table, [{"id": pending.id, **pending.record}])
+    wanted = [e.id for e in items[:20]] + [pending.id]
+    engine = storage.records.engine
+    statements: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        records = collection.records(wanted)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert set(records) == {e.id for e in items[:20]}
+    assert records[items[0].id]["title"] == items[0].record["title"]
+    assert statements
+    with engine.connect() as connection:
+        for statement, parameters in statements:
+            if engine.name == "sqlite":
+                plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                details = [row[-1] for row in plan]
+                assert all("autoindex" in d and "(id=?)" in d for d in details), details
+            else:
+                plan = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).mappings()
+                assert [row["key"] for row in plan] == ["PRIMARY"], statement
 
 
 def test_recovery_removes_interrupted_writes(storage: Storage, collections: Collections) -> None:

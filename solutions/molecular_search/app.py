@@ -37,9 +37,9 @@ containing a substructure (SMARTS or SMILES), with the match highlighted.
 * **On a Milvus server** fingerprints are `BINARY_VECTOR`s searched with `JACCARD`
   (1 - Jaccard distance is exactly Tanimoto), with `BIN_FLAT` (exact) or, for large
   collections that choose it, `BIN_IVF_FLAT`.
-* **On Milvus Lite**, which has no binary vectors, fingerprints are stored as float vectors;
-  a pool of candidates found by cosine is re-ranked by exact Tanimoto. `GET /health/ready`
-  says which mode this instance runs in.
+* **On Milvus Lite**, which has no binary vectors, the app scans every stored fingerprint in
+  memory (packed bits, numpy popcount): exact Tanimoto too. `GET /health/ready` says which
+  mode this instance runs in.
 * Substructure search screens with RDKit pattern fingerprints, then verifies every candidate
   with `HasSubstructMatch`: no false positives.
 * Load `.smi`, `.csv` (a `smiles` column, optional `name` and `id`) or `.sdf` files as a

@@ -2,8 +2,9 @@
 
 Each collection chooses its fingerprint (radius, bits) and, on a Milvus server, its index
 when it is created (``FingerprintOptions``); a load that creates one uses the defaults. On a
-server fingerprints are binary vectors searched with JACCARD (exact Tanimoto); Milvus Lite
-has none, so they are 0/1 floats searched by cosine and re-ranked by exact Tanimoto.
+server fingerprints are binary vectors searched with JACCARD (exact Tanimoto). Milvus Lite
+has none: it stores them as 0/1 floats, and the app searches the packed bits kept in SQL by
+an exact scan in memory instead (``similarity_scan.py``).
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +35,7 @@ class FingerprintOptions(BaseModel):
         description="Milvus server only. BIN_FLAT compares every fingerprint (exact); "
         "BIN_IVF_FLAT clusters them and searches the `nprobe` nearest clusters (faster on "
         "large collections, approximate). Milvus Lite has no binary vectors: it refuses "
-        "BIN_IVF_FLAT and searches with its exact-re-ranked fallback.",
+        "BIN_IVF_FLAT, and the app scans every fingerprint in memory (exact).",
     )
     nlist: int = Field(1024, ge=1, le=65536, description="BIN_IVF_FLAT: number of clusters.")
     nprobe: int = Field(
@@ -79,7 +80,8 @@ class Fingerprinter:
 
 
 def fingerprint_index(options: Mapping[str, Any], capabilities: Capabilities) -> VectorIndex:
-    """Binary vectors with JACCARD (exact Tanimoto) on a server; 0/1 floats for Lite."""
+    """Binary vectors with JACCARD (exact Tanimoto) on a server; 0/1 floats on Lite, stored
+    with every item like any vector but not searched (the in-memory scan is)."""
     chosen = FingerprintOptions.model_validate(options)
     fingerprint = chosen.fingerprint
     if capabilities.binary_vectors:
@@ -94,8 +96,8 @@ def fingerprint_index(options: Mapping[str, Any], capabilities: Capabilities) ->
         )
     if chosen.index != "BIN_FLAT":
         raise UnsupportedFeature(
-            f"{chosen.index} needs a Milvus server; Milvus Lite has no binary vectors and "
-            "searches molecules with its exact-re-ranked fallback (leave index as BIN_FLAT)"
+            f"{chosen.index} needs a Milvus server; on Milvus Lite, which has no binary "
+            "vectors, every fingerprint is scanned in memory (leave index as BIN_FLAT)"
         )
     return VectorIndex(
         dim=fingerprint.bits,
@@ -114,6 +116,5 @@ def search_mode(capabilities: Capabilities) -> str:
             "(BIN_FLAT; BIN_IVF_FLAT where a collection chose it)"
         )
     return (
-        "fallback (Milvus Lite has no binary vectors): a larger pool of candidates by cosine "
-        "over float fingerprints, re-ranked by exact Tanimoto"
+        "exact: every fingerprint scanned in memory by Tanimoto (Milvus Lite has no binary vectors)"
     )

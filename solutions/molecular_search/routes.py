@@ -23,7 +23,8 @@ from solutions.molecular_search import chem
 from solutions.molecular_search.fingerprints import options_of
 from solutions.molecular_search.items import MAX_NAME, MAX_SOURCE_ID, Molecule, molecule_codec
 from solutions.molecular_search.screen import substructures
-from solutions.molecular_search.settings import Config, MoleculeSettings
+from solutions.molecular_search.settings import MoleculeSettings
+from solutions.molecular_search.similarity_scan import most_similar
 from solutions.molecular_search.sources import MoleculeRow
 
 router = APIRouter(tags=["molecules"])
@@ -232,14 +233,13 @@ def similar(
     body: SimilarityQuery,
     collection: ExistingCollection,
     context: Context,
-    settings: Config,
     request: Request,
 ) -> SimilarityResults:
     """The `top_k` molecules with the highest Tanimoto similarity of their Morgan fingerprints.
 
     Uses the collection's own fingerprint (radius, bits); `mode` says how this Milvus ranks.
     """
-    found = _similar(_parse(body.smiles), body, collection, context, settings)
+    found = _similar(_parse(body.smiles), body, collection, context)
     return SimilarityResults(
         mode=context.mode,
         results=[
@@ -250,25 +250,24 @@ def similar(
 
 
 def _similar(
-    mol: Chem.Mol,
-    body: SimilarityQuery,
-    collection: Collection,
-    context: Context,
-    settings: MoleculeSettings,
+    mol: Chem.Mol, body: SimilarityQuery, collection: Collection, context: Context
 ) -> list[tuple[float, int, dict[str, Any]]]:
-    """A pool of candidates from Milvus, re-ranked by exact Tanimoto."""
+    """(Tanimoto, id, record) of the best matches: from Milvus on a server, from the
+    in-memory scan on Milvus Lite; exact either way."""
     query = chem.morgan_bits(mol, options_of(collection).fingerprint)
+    if collection.spec.index.kind != "binary":
+        found = most_similar(query, collection, body.top_k, body.min_similarity)
+        records = collection.records([item_id for _, item_id in found])
+        return [(score, i, records[i]) for score, i in found if i in records]
     vector = molecule_codec(context.encoder, collection).encode([MoleculeRow("", "", "", mol)])
-    binary = collection.spec.index.kind == "binary"
-    pool = body.top_k if binary else max(50, body.top_k * settings.mol_pool)
-    matches = collection.search(vector, pool)[0]
+    matches = collection.search(vector, body.top_k)[0]
     if not matches:
         return []
+    # Milvus's JACCARD distance is 1 - Tanimoto in float32: scored again from the bits, so
+    # both backends give the same numbers.
     exact = chem.tanimoto(query, [m.record["morgan"] for m in matches])
     ranked = sorted(zip(exact.tolist(), matches, strict=True), key=lambda p: -p[0])
-    return [
-        (score, m.id, m.record) for score, m in ranked[: body.top_k] if score >= body.min_similarity
-    ]
+    return [(score, m.id, m.record) for score, m in ranked if score >= body.min_similarity]
 
 
 @router.post(
