@@ -1,19 +1,24 @@
 """Query speed under concurrent load, with micro-batching of the encoder off and on.
 
-    .venv/bin/python -m benchmarks.concurrency [--backends lite] [--requests 400]
+    .venv/bin/python -m benchmarks.concurrency [--backends lite,server] [--requests 400]
+        [--queries "QA ask,molecule similarity"] [--json results.json]
 
-Starts the QA chatbot and the image search app (uvicorn, in a subprocess, as the demo runs
-them) on a backend pair, loads their samples through load jobs, then sends QA asks and
-image searches from an asyncio httpx client at concurrency 1, 8, 32 and 128: QPS, p50, p95
-and p99 latency, failures, and 503s from a full queue (counted apart). Each app runs twice:
-with ``SEARCH_QUERY_BATCH_SIZE=1`` (every request encodes on its own: batching off) and with
-the default (concurrent requests encoded as one batch). The load generator shares the two
+Starts the QA chatbot, the image search and the molecular search apps (uvicorn, in a
+subprocess, as the demo runs them) on a backend pair, loads their samples through load
+jobs, then sends QA asks, image searches, molecule similarity and substructure searches
+from an asyncio httpx client at concurrency 1, 8, 32 and 128: QPS, p50, p95 and p99
+latency, failures, and 503s from a full queue (counted apart). The QA and image apps run
+twice: with ``SEARCH_QUERY_BATCH_SIZE=1`` (every request encodes on its own: batching off)
+and with the default (concurrent requests encoded as one batch). ``--json`` writes the rows
+to a file as well. The load generator shares the two
 cores with the server, so the numbers are what one machine does serving itself.
 """
 
 import argparse
 import asyncio
 import csv
+import dataclasses
+import json
 import os
 import platform
 import random
@@ -29,6 +34,7 @@ import httpx
 
 from benchmarks.harness import BACKEND_NAMES, backend_env, running_app, wait_for_job
 from solutions.image_search.app import SAMPLE as IMAGE_SAMPLE
+from solutions.molecular_search.app import SAMPLE as MOLECULE_SAMPLE
 from solutions.qa_chatbot.app import SAMPLE as QA_SAMPLE
 from tests.imagery import altered, encoded, photos
 
@@ -122,11 +128,47 @@ def image_requests() -> tuple[str, Callable[[httpx.Client], None], Request]:
     return "solutions.image_search", prepare, search
 
 
+SUBSTRUCTURES = ["c1ccccc1C(=O)[OX2H1]", "[#6]S(=O)(=O)N", "c1ccc2ncccc2c1", "C1CCNCC1"]
+
+
+def molecule_requests(kind: str) -> tuple[str, Callable[[httpx.Client], None], Request]:
+    smiles = [row["smiles"] for row in csv.DictReader(MOLECULE_SAMPLE.open())]
+    random.Random(5).shuffle(smiles)
+
+    def prepare(client: httpx.Client) -> None:
+        job = client.post("/collections/drugs/loads/sample").json()
+        assert wait_for_job(client, job["id"])["status"] == "succeeded"
+
+    async def similar(client: httpx.AsyncClient, index: int) -> httpx.Response:
+        body = {"smiles": smiles[index % len(smiles)], "top_k": 10}
+        return await client.post("/collections/drugs/similar", json=body)
+
+    async def substructure(client: httpx.AsyncClient, index: int) -> httpx.Response:
+        body = {"query": SUBSTRUCTURES[index % len(SUBSTRUCTURES)], "limit": 100}
+        return await client.post("/collections/drugs/substructure", json=body)
+
+    return "solutions.molecular_search", prepare, similar if kind == "similar" else substructure
+
+
+# What is measured: (label, requests, whether batching applies: molecules encode nothing
+# worth batching, so they run once).
+QUERIES = (
+    ("QA ask", qa_requests, True),
+    ("image search", image_requests, True),
+    ("molecule similarity", lambda: molecule_requests("similar"), False),
+    ("molecule substructure", lambda: molecule_requests("substructure"), False),
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="lite")
     parser.add_argument("--requests", type=int, default=400, help="per concurrency level")
+    parser.add_argument("--queries", default="", help="labels to run, comma separated")
+    parser.add_argument("--json", type=Path, help="also write every row to this file")
     args = parser.parse_args()
+    wanted = {label for label in args.queries.split(",") if label}
+    rows: list[dict[str, object]] = []
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
         f"{platform.python_version()}; {args.requests} requests per level\n"
@@ -137,9 +179,11 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for backend in args.backends.split(","):
-        for label, made in (("QA ask", qa_requests), ("image search", image_requests)):
+        for label, made, batched in QUERIES:
+            if wanted and label not in wanted:
+                continue
             module, prepare, request = made()
-            for batching, size in BATCHING.items():
+            for batching, size in BATCHING.items() if batched else (("n/a", ""),):
                 with tempfile.TemporaryDirectory() as work, ExitStack() as stack:
                     workdir = Path(work)
                     env = stack.enter_context(backend_env(backend, workdir))
@@ -159,6 +203,12 @@ def main() -> None:
                             f"{run.p95:.0f} | {run.p99:.0f} | {run.failed} | {run.busy} |",
                             flush=True,
                         )
+                        rows.append(
+                            {"backends": backend, "query": label, "batching": batching}
+                            | dataclasses.asdict(run)
+                        )
+                        if args.json:
+                            args.json.write_text(json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":
