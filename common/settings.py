@@ -50,7 +50,11 @@ class Settings(BaseSettings):
     )
     job_batch_size: int = Field(64, ge=1, le=4096, description="Items per encode/insert batch.")
     query_batch_size: int = Field(
-        32, ge=1, le=1024, description="Most inputs of concurrent queries encoded as one batch."
+        32,
+        ge=1,
+        le=1024,
+        description="Most inputs of concurrent queries encoded, and most of their Milvus "
+        "searches sent, as one batch.",
     )
     query_batch_wait_ms: float = Field(
         2.0, ge=0, le=1000, description="How long a query waits for others to join its batch."
@@ -59,7 +63,8 @@ class Settings(BaseSettings):
         256,
         ge=1,
         le=100_000,
-        description="Query inputs that may wait for the encoder; beyond, a query gets 503.",
+        description="Query inputs that may wait for an encoder (and searches for Milvus); "
+        "beyond, a query gets 503.",
     )
     frontend_dir: Path = Field(
         FRONTEND,

@@ -45,7 +45,12 @@ def open_storage(settings: Settings) -> Storage:
         check_milvus_lite_free(uri)
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
     try:
-        vectors = VectorStore(uri, token)
+        vectors = VectorStore(
+            uri,
+            token,
+            search_batch=settings.query_batch_size,
+            search_queue=settings.query_queue_size,
+        )
     except BackendUnavailable as error:
         if uri.endswith(".db"):
             raise StartupError(

@@ -7,6 +7,10 @@ message, what Lite cannot do instead of silently doing something weaker:
 * Lite drops index build parameters given through ``MilvusClient.create_index``, so indexes
   are built through the ORM ``Collection.create_index`` (which keeps them on both) and read
   back to check that the connected Milvus kept them.
+
+Searches of one vector each, made by concurrent requests, are sent as one search of many
+(``nq > 1``) when they ask the same collection the same way: on Milvus Lite 32 searches
+cost about a tenth of the time together that they cost apart (``common/batching.py``).
 """
 
 import json
@@ -17,11 +21,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from pymilvus import Collection, DataType, MilvusClient, MilvusException, connections
 
+from common.batching import Gathering
 from common.errors import BackendUnavailable, UnsupportedFeature
 
 log = logging.getLogger(__name__)
@@ -66,6 +71,17 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class _Search:
+    """What one-vector searches must share to be sent as one."""
+
+    name: str
+    kind: VectorKind
+    limit: int
+    expression: str
+    params: str  # the search parameters, as JSON
+
+
+@dataclass(frozen=True)
 class Capabilities:
     is_lite: bool
     version: str
@@ -78,7 +94,16 @@ class Capabilities:
 class VectorStore:
     """A thin, typed wrapper over one MilvusClient connection."""
 
-    def __init__(self, uri: str, token: str | None = None) -> None:
+    def __init__(
+        self,
+        uri: str,
+        token: str | None = None,
+        *,
+        search_batch: int = 32,
+        search_queue: int = 256,
+    ) -> None:
+        """``search_batch``: most one-vector searches sent as one (1: each alone);
+        ``search_queue``: most waiting, beyond which a search gets 503."""
         if uri.endswith(".db"):
             Path(uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         self.uri = uri
@@ -93,8 +118,22 @@ class VectorStore:
         self.capabilities = Capabilities(
             is_lite=uri.endswith(".db") or version.startswith("milvus_lite"), version=version
         )
+        # No waiting for company: searches that arrive while one runs go together next.
+        self._searches = (
+            Gathering(
+                lambda what, vectors: self._search(cast(_Search, what), vectors),
+                name="Milvus searches",
+                max_batch=search_batch,
+                max_wait=0,
+                max_waiting=search_queue,
+            )
+            if search_batch > 1
+            else None
+        )
 
     def close(self) -> None:
+        if self._searches is not None:
+            self._searches.close()
         with _orm_api():
             connections.disconnect(self._alias)
         self.client.close()
@@ -184,19 +223,32 @@ class VectorStore:
         where: Mapping[str, str | int] | None = None,
         where_not: Mapping[str, str | int] | None = None,
     ) -> list[list[Hit]]:
-        results = self.client.search(
+        params = {"metric_type": index.metric, "params": _search_params(index, limit)}
+        what = _Search(
             name,
-            data=_as_search_data(vectors, index.kind),
-            limit=limit,
-            filter=filter_expression(where or {}, where_not or {}),
+            index.kind,
+            limit,
+            filter_expression(where or {}, where_not or {}),
+            json.dumps(params, sort_keys=True),
+        )
+        if self._searches is not None and len(vectors) == 1:
+            found = self._searches.submit(what, [vectors[0]])
+        else:
+            found = self._search(what, list(vectors))
+        return [[Hit(i, index.similarity(distance)) for i, distance in hits] for hits in found]
+
+    def _search(self, what: _Search, vectors: list[Any]) -> list[list[tuple[int, float]]]:
+        """(id, distance) of the hits of each vector, nearest first."""
+        results = self.client.search(
+            what.name,
+            data=_as_search_data(vectors, what.kind),
+            limit=what.limit,
+            filter=what.expression,
             output_fields=["id"],
-            search_params={"metric_type": index.metric, "params": _search_params(index, limit)},
+            search_params=json.loads(what.params),
             consistency_level=SEARCH_CONSISTENCY,
         )
-        return [
-            [Hit(int(hit["id"]), index.similarity(float(hit["distance"]))) for hit in hits]
-            for hits in results
-        ]
+        return [[(int(hit["id"]), float(hit["distance"])) for hit in hits] for hits in results]
 
     def vectors(self, name: str, ids: Sequence[int]) -> dict[int, Any]:
         """Stored vectors by id, read like searches (Strong would wait ~200 ms on a server)."""

@@ -110,7 +110,7 @@ def test_an_encoder_that_answers_wrongly_fails_the_calls_and_the_worker_goes_on(
     real = inner.encode
     inner.encode = lambda inputs: real(inputs)[:-1]  # type: ignore[method-assign]
     try:
-        with pytest.raises(RuntimeError, match="made 1 vectors of 2 inputs"):
+        with pytest.raises(RuntimeError, match="answered 1 results for 2 inputs"):
             encoder.encode([1.0, 2.0])
         inner.encode = real  # type: ignore[method-assign]
         assert np.array_equal(encoder.encode([3.0]), [[3.0, 6.0]])
@@ -128,7 +128,7 @@ def test_a_full_queue_refuses_at_once_and_the_rest_are_answered() -> None:
             assert inner.entered.wait(10)
             waiting = [pool.submit(encoder.encode, [x]) for x in (2.0, 3.0)]
             for _ in range(1000):  # until both are queued behind the busy one
-                if encoder._waiting == 2:
+                if encoder.waiting == 2:
                     break
                 threading.Event().wait(0.01)
             with pytest.raises(Overloaded) as refused:
@@ -151,7 +151,7 @@ def test_a_load_sized_call_runs_at_once_on_its_own_thread() -> None:
     finally:
         encoder.close()
     assert rows.shape == (8, 2) and np.array_equal(small, [[1.0, 2.0]])
-    assert inner.threads == [threading.current_thread().name, "batch doubling"]
+    assert inner.threads == [threading.current_thread().name, "batch doubling encoder"]
     with pytest.raises(RuntimeError, match="closed"):
         encoder.encode([1.0])
 

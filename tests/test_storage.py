@@ -1,6 +1,10 @@
 """The shared storage layer against both backend pairs: ids, ordering, dedupe, recovery."""
 
 import dataclasses
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
@@ -329,3 +333,66 @@ def test_registry_from_an_earlier_version_gains_the_options_column(
     }
     reopened = Collections(storage, "test", SPEC)
     assert reopened.get("older").options == {} and reopened.get("older").spec == SPEC
+
+
+def test_concurrent_searches_go_to_milvus_together_and_are_answered_as_alone(
+    storage: Storage, collections: Collections
+) -> None:
+    """One-vector searches waiting while one runs are sent as one search per collection,
+    limit and filter (``nq > 1``); each caller gets what it gets alone, and a bad vector
+    fails only its own search."""
+    collection = collections.create("together")
+    collection.add(entries(120, label="a") + entries(80, seed=1, label="b"))
+    queries = unit_vectors(24, seed=5)
+    kinds = [({}, 5), ({"label": "a"}, 5), ({}, 10)]  # three ways to ask: three batches
+
+    def search(i: int) -> list[list[tuple[int, float]]] | Exception:
+        where, limit = kinds[i % 3]
+        vector = queries[i] if i != 4 else np.ones(DIM + 1, dtype=np.float32)  # a bad one
+        try:
+            hits = collection.search(vector[None, :], limit, where=where or None)
+        except Exception as error:
+            return error
+        return [[(m.id, m.score) for m in row] for row in hits]
+
+    alone = [search(i) for i in range(24)]
+    sent: list[int] = []  # the number of vectors of each search Milvus got
+    real = storage.vectors.client.search
+    release = threading.Event()
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        sent.append(len(kwargs["data"]))
+        if len(sent) == 1:
+            release.wait(30)  # hold the first until every other one is waiting
+        return real(*args, **kwargs)
+
+    storage.vectors.client.search = counted  # type: ignore[method-assign]
+    try:
+        with ThreadPoolExecutor(24) as pool:
+            first = pool.submit(search, 0)
+            while not sent:
+                time.sleep(0.001)
+            others = [pool.submit(search, i) for i in range(1, 24)]
+            while storage.vectors._searches is not None and storage.vectors._searches.waiting < 23:
+                time.sleep(0.001)
+            release.set()
+            together = [first.result(30), *(f.result(30) for f in others)]
+    finally:
+        release.set()
+        storage.vectors.client.search = real  # type: ignore[method-assign]
+    # The held one alone; then the first kind waiting, whose batch fails on the bad vector
+    # and is searched again one by one; then the other two kinds, each as one search.
+    assert sent == [1, 8, *[1] * 8, 8, 7]
+    assert isinstance(alone[4], Exception) and isinstance(together[4], Exception)
+    for i in range(24):
+        if i == 4:
+            continue
+        assert not isinstance(together[i], Exception)
+        assert [[h for h, _ in row] for row in together[i]] == [
+            [h for h, _ in row] for row in alone[i]
+        ]
+        np.testing.assert_allclose(
+            [s for row in together[i] for _, s in row],
+            [s for row in alone[i] for _, s in row],
+            atol=1e-6,
+        )
