@@ -6,7 +6,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +24,16 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(module: str, env: dict[str, str]) -> Iterator[httpx.Client]:
+    """``python -m module`` serving on a free port, as the demo runs an app."""
+    with serving(lambda port: [sys.executable, "-m", module], env) as (client, _):
+        yield client
+
+
+@contextmanager
+def serving(
+    command: Callable[[int], list[str]], env: dict[str, str]
+) -> Iterator[tuple[httpx.Client, subprocess.Popen[bytes]]]:
+    """``command(port)`` started with the app settings in ``env``, once it answers ready."""
     port = free_port()
     env = {
         **os.environ,
@@ -32,7 +42,7 @@ def running_app(module: str, env: dict[str, str]) -> Iterator[httpx.Client]:
         "SEARCH_LOAD_SAMPLE_DATA": "false",
         "SEARCH_LOG_LEVEL": "WARNING",
     }
-    server = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env)
+    server = subprocess.Popen(command(port), cwd=ROOT, env=env)
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
         deadline = time.monotonic() + 120
@@ -45,7 +55,7 @@ def running_app(module: str, env: dict[str, str]) -> Iterator[httpx.Client]:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError("the app did not become ready")
             time.sleep(0.2)
-        yield client
+        yield client, server
     finally:
         server.terminate()
         server.wait(30)
@@ -78,3 +88,57 @@ def wait_for_job(client: httpx.Client, job_id: str) -> dict:
 def percentiles(latencies_ms: list[float]) -> tuple[float, float]:
     """(p50, p95) in milliseconds."""
     return statistics.median(latencies_ms), statistics.quantiles(latencies_ms, n=20)[-1]
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (the workers a server forked or spawned)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(current := todo.pop())
+        todo.extend(parents.get(current, []))
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pids: list[int]) -> float:
+    """Resident memory of the processes together, in MiB."""
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        rss = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")]
+        total += sum(rss)  # none for a process that is ending
+    return total / 1024
+
+
+def settled(pid: int, timeout: float = 180) -> None:
+    """Wait until the server and its workers are idle (every worker has started)."""
+    deadline = time.monotonic() + timeout
+    before = cpu_seconds(process_tree(pid))
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = cpu_seconds(process_tree(pid))
+        if now - before < 0.05:
+            return
+        before = now
+    raise RuntimeError("the server kept computing: its workers did not settle")
