@@ -16,6 +16,7 @@ from pymilvus import MilvusException
 from pymilvus.exceptions import ConnectError, MilvusUnavailableException
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.errors import AppError
@@ -82,8 +83,25 @@ def url_for(request: Request, route: str, /, **path_params: Any) -> str:
     in the app serving the request: when several apps are mounted in one process (the
     launcher), each has its own ``get_job``.
     """
-    path = request.scope.get("root_path", "") + str(request.app.url_path_for(route, **path_params))
+    found = _routes_by_name(request.app).get(route)
+    lookup = found.url_path_for if found is not None else request.app.url_path_for
+    where = lookup(route, **path_params)
+    path = request.scope.get("root_path", "") + str(where)
     return str(request.url.replace(path=path, query=None, fragment=None))
+
+
+def _routes_by_name(app: FastAPI) -> dict[str, BaseRoute]:
+    """The app's routes by name, looked up once: Starlette's own lookup tries every route in
+    turn and raises on each one that is not it (a search's ten result URLs paid ~30 each)."""
+    routes: dict[str, BaseRoute] | None = getattr(app.state, "routes_by_name", None)
+    if routes is None:
+        routes = {}
+        for candidate in app.router.routes:
+            name = getattr(candidate, "name", None)
+            if isinstance(name, str):
+                routes.setdefault(name, candidate)  # the first one, as Starlette finds it
+        app.state.routes_by_name = routes
+    return routes
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,7 +1,11 @@
 """Molecular search end to end over HTTP on both backend pairs, checked against RDKit."""
 
 import csv
+import os
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -9,6 +13,7 @@ from fastapi.testclient import TestClient
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
+from solutions.molecular_search import chem
 from solutions.molecular_search.app import SAMPLE
 from tests.helpers import error_of, snapshot, wait_for_job
 
@@ -120,6 +125,40 @@ def test_substructure_equals_a_brute_force_scan(loaded) -> None:  # type: ignore
         "/collections/drugs/substructure", json={"query": "c1ccccc1", "limit": 5}
     ).json()
     assert len(limited["results"]) == 5 and limited["truncated"]
+
+
+def test_concurrent_substructure_searches_verify_as_many_at_once_as_there_are_cores(
+    loaded, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """RDKit's matching holds the GIL: requests verifying side by side only slow each other,
+    so at most one per core verifies at a time; each still gets its own full answer."""
+    client, _ = loaded
+    bodies = [{"query": pattern, "limit": 1000} for pattern in SUBSTRUCTURES * 2]
+    alone = [client.post("/collections/drugs/substructure", json=b).json() for b in bodies]
+    inside, most, lock = 0, 0, threading.Lock()
+    real = chem.has_substructure
+
+    def counted(mol: Chem.Mol, query: Chem.Mol) -> bool:
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.0002)  # lets the other requests' threads run meanwhile
+        try:
+            return real(mol, query)
+        finally:
+            with lock:
+                inside -= 1
+
+    monkeypatch.setattr(chem, "has_substructure", counted)
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        together = list(
+            pool.map(
+                lambda b: client.post("/collections/drugs/substructure", json=b).json(), bodies
+            )
+        )
+    assert together == alone
+    assert 1 <= most <= len(os.sched_getaffinity(0))
 
 
 def test_same_structure_twice_is_one_item(shared_molecules: TestClient, tmp_path: Path) -> None:
