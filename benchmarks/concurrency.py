@@ -28,16 +28,34 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import httpx
 
-from benchmarks.harness import BACKEND_NAMES, backend_env, running_app, wait_for_job
+from benchmarks.harness import (
+    BACKEND_NAMES,
+    app_command,
+    backend_env,
+    process_tree,
+    rss_mib,
+    serving,
+    wait_for_job,
+)
+from common.app import start_app
+from common.context import AppContext
 from solutions.image_search.app import SAMPLE as IMAGE_SAMPLE
+from solutions.image_search.items import read_image
+from solutions.molecular_search import routes as molecule_routes
 from solutions.molecular_search.app import SAMPLE as MOLECULE_SAMPLE
+from solutions.molecular_search.routes import SimilarityQuery
+from solutions.molecular_search.screen import substructures
+from solutions.qa_chatbot import routes as qa_routes
 from solutions.qa_chatbot.app import SAMPLE as QA_SAMPLE
+from solutions.qa_chatbot.encoders import as_encoders
+from solutions.qa_chatbot.routes import AskRequest
 from tests.imagery import altered, encoded, photos
 
 CONCURRENCY = (1, 8, 32, 128)
@@ -121,7 +139,18 @@ async def measured(base: str, query: Query, count: int, concurrency: int) -> Run
     )
 
 
-def qa_requests() -> tuple[str, Callable[[httpx.Client], None], Query]:
+Direct = Callable[[AppContext], Callable[[int], object]]  # the same work, in-process
+
+
+@dataclass(frozen=True)
+class Workload:
+    module: str
+    prepare: Callable[[httpx.Client], None]
+    query: Query
+    direct: Direct  # what the route does once HTTP and the framework are done
+
+
+def qa_requests() -> Workload:
     questions = [row["question"] for row in csv.DictReader(QA_SAMPLE.open())]
     random.Random(3).shuffle(questions)
 
@@ -134,10 +163,19 @@ def qa_requests() -> tuple[str, Callable[[httpx.Client], None], Query]:
         question = questions[index % len(questions)]
         return Call("POST", "/collections/faq/ask", {"question": question})
 
-    return "solutions.qa_chatbot", prepare, ask
+    def direct(context: AppContext) -> Callable[[int], object]:
+        collection, encoders = context.collections.get("faq"), as_encoders(context.encoder)
+
+        def ask_directly(index: int) -> object:
+            request = AskRequest(question=questions[index % len(questions)])
+            return qa_routes.ask(request, collection, encoders, context.settings)  # type: ignore[arg-type]
+
+        return ask_directly
+
+    return Workload("solutions.qa_chatbot", prepare, ask, direct)
 
 
-def image_requests() -> tuple[str, Callable[[httpx.Client], None], Query]:
+def image_requests() -> Workload:
     queries = [
         encoded(altered(picture, "crop70", seed)) for seed, picture in enumerate(photos().values())
     ]
@@ -156,13 +194,23 @@ def image_requests() -> tuple[str, Callable[[httpx.Client], None], Query]:
         files = (("file", "query.png", query, "image/png"),)
         return Call("POST", "/collections/photos/search", files=files)
 
-    return "solutions.image_search", prepare, search
+    def direct(context: AppContext) -> Callable[[int], object]:
+        collection = context.collections.get("photos")
+
+        def search_directly(index: int) -> object:
+            pixels = context.settings.image_max_pixels  # type: ignore[attr-defined]
+            image = read_image(queries[index % len(queries)], "query.png", "", max_pixels=pixels)
+            return collection.search(context.encoder.encode([image.picture]), 10)
+
+        return search_directly
+
+    return Workload("solutions.image_search", prepare, search, direct)
 
 
 SUBSTRUCTURES = ["c1ccccc1C(=O)[OX2H1]", "[#6]S(=O)(=O)N", "c1ccc2ncccc2c1", "C1CCNCC1"]
 
 
-def molecule_requests(kind: str) -> tuple[str, Callable[[httpx.Client], None], Query]:
+def molecule_requests(kind: str) -> Workload:
     smiles = [row["smiles"] for row in csv.DictReader(MOLECULE_SAMPLE.open())]
     random.Random(5).shuffle(smiles)
 
@@ -178,12 +226,59 @@ def molecule_requests(kind: str) -> tuple[str, Callable[[httpx.Client], None], Q
         body = {"query": SUBSTRUCTURES[index % len(SUBSTRUCTURES)], "limit": 100}
         return Call("POST", "/collections/drugs/substructure", body)
 
-    return "solutions.molecular_search", prepare, similar if kind == "similar" else substructure
+    def direct(context: AppContext) -> Callable[[int], object]:
+        collection = context.collections.get("drugs")
+
+        def similar_directly(index: int) -> object:
+            body = SimilarityQuery(smiles=smiles[index % len(smiles)], top_k=10)
+            return molecule_routes._similar(
+                molecule_routes._parse(body.smiles), body, collection, context
+            )
+
+        def substructure_directly(index: int) -> object:
+            query = molecule_routes._parse(SUBSTRUCTURES[index % len(SUBSTRUCTURES)], "smarts")
+            _, found, _ = substructures(query, collection, 100)
+            return collection.records([i for i, _ in found])
+
+        return similar_directly if kind == "similar" else substructure_directly
+
+    module = "solutions.molecular_search"
+    if kind == "similar":
+        return Workload(module, prepare, similar, direct)
+    return Workload(module, prepare, substructure, direct)
 
 
-# What is measured: (label, requests, whether batching applies: molecules encode nothing
+def directly(module: str, env: dict[str, str], direct: Direct, count: int = 100) -> float:
+    """p50 in ms of the workload's work done in this process, on the stores the app used."""
+    solution = import_module(f"{module}.app").SOLUTION
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        settings = solution.settings_model()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    context = asyncio.run(start_app(solution, settings))
+    try:
+        work = direct(context)
+        for index in range(10):  # warm up
+            work(index)
+        latencies = []
+        for index in range(count):
+            started = time.perf_counter()
+            work(index)
+            latencies.append((time.perf_counter() - started) * 1000)
+        return statistics.median(latencies)
+    finally:
+        context.runner.shutdown()
+        if context.batching is not None:
+            context.batching.close()
+        context.storage.close()
+
+
+# What is measured: (label, workload, whether batching applies: molecules encode nothing
 # worth batching, so they run once).
-QUERIES = (
+QUERIES: tuple[tuple[str, Callable[[], Workload], bool], ...] = (
     ("QA ask", qa_requests, True),
     ("image search", image_requests, True),
     ("molecule similarity", lambda: molecule_requests("similar"), False),
@@ -209,37 +304,64 @@ def main() -> None:
         "failed | 503 |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
+    overheads: list[str] = []
     for backend in args.backends.split(","):
         for label, made, batched in QUERIES:
             if wanted and label not in wanted:
                 continue
-            module, prepare, request = made()
+            workload = made()
             for batching, size in BATCHING.items() if batched else (("n/a", ""),):
                 with tempfile.TemporaryDirectory() as work, ExitStack() as stack:
                     workdir = Path(work)
                     env = stack.enter_context(backend_env(backend, workdir))
                     env["SEARCH_UPLOAD_DIR"] = str(workdir / "uploads")
                     env["SEARCH_MEDIA_DIR"] = str(workdir / "media")
+                    env["SEARCH_LOAD_SAMPLE_DATA"] = "false"
                     if size:
                         env["SEARCH_QUERY_BATCH_SIZE"] = size
-                    client = stack.enter_context(running_app(module, env))
-                    prepare(client)
-                    base = str(client.base_url)
-                    asyncio.run(measured(base, request, 40, 8))  # warm up
-                    for concurrency in CONCURRENCY:
-                        run = asyncio.run(measured(base, request, args.requests, concurrency))
-                        print(
-                            f"| {BACKEND_NAMES[backend]} | {label} | {batching} | "
-                            f"{run.concurrency} | {run.qps:.0f} | {run.p50:.0f} | "
-                            f"{run.p95:.0f} | {run.p99:.0f} | {run.failed} | {run.busy} |",
-                            flush=True,
-                        )
-                        rows.append(
-                            {"backends": backend, "query": label, "batching": batching}
-                            | dataclasses.asdict(run)
-                        )
-                        if args.json:
-                            args.json.write_text(json.dumps(rows, indent=1) + "\n")
+                    with serving(app_command(workload.module), env) as (client, server):
+                        workload.prepare(client)
+                        base = str(client.base_url)
+                        asyncio.run(measured(base, workload.query, 40, 8))  # warm up
+                        rss_before = rss_mib(process_tree(server.pid))
+                        for concurrency in CONCURRENCY:
+                            run = asyncio.run(
+                                measured(base, workload.query, args.requests, concurrency)
+                            )
+                            print(
+                                f"| {BACKEND_NAMES[backend]} | {label} | {batching} | "
+                                f"{run.concurrency} | {run.qps:.0f} | {run.p50:.0f} | "
+                                f"{run.p95:.0f} | {run.p99:.0f} | {run.failed} | {run.busy} |",
+                                flush=True,
+                            )
+                            rows.append(
+                                {"backends": backend, "query": label, "batching": batching}
+                                | dataclasses.asdict(run)
+                            )
+                            if concurrency == 1:
+                                alone_over_http = run.p50
+                        rss_after = rss_mib(process_tree(server.pid))
+                    # The same work in this process, once the server has let the stores go.
+                    in_process = directly(workload.module, env, workload.direct)
+                    ratio = alone_over_http / in_process
+                    overheads.append(
+                        f"| {BACKEND_NAMES[backend]} | {label} | {batching} | "
+                        f"{alone_over_http:.1f} | {in_process:.1f} | {ratio:.2f} | "
+                        f"{rss_before:.0f} | {rss_after:.0f} |"
+                    )
+                    rows.append(
+                        {"backends": backend, "query": label, "batching": batching}
+                        | {"http_p50": alone_over_http, "in_process_p50": in_process}
+                        | {"rss_before_mib": rss_before, "rss_after_mib": rss_after}
+                    )
+                    if args.json:
+                        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    print(
+        "\n| backends | query | batching | HTTP p50 ms (1 client) | in-process p50 ms | "
+        "ratio | server RSS MiB before | after |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(overheads))
 
 
 if __name__ == "__main__":

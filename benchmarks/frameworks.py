@@ -35,6 +35,7 @@ import httpx
 from benchmarks.concurrency import CONCURRENCY, Call, Query, measured, qa_requests
 from benchmarks.harness import (
     BACKEND_NAMES,
+    app_command,
     backend_env,
     process_tree,
     rss_mib,
@@ -87,9 +88,7 @@ def uvicorn_workers(workers: int) -> Callable[[int], list[str]]:
 
 # FastAPI runs its sync handlers on 40 threads (AnyIO's default); gthread gets as many.
 SERVERS = (
-    Server(
-        "FastAPI, uvicorn, 1 process", lambda port: [sys.executable, "-m", "solutions.qa_chatbot"]
-    ),
+    Server("FastAPI, uvicorn, 1 process", app_command("solutions.qa_chatbot")),
     Server("Flask, gunicorn gthread, 1 process x 40 threads", gunicorn("gthread", 1, 40)),
     Server("Flask, gunicorn sync, 1 process", gunicorn("sync", 1)),
     Server("FastAPI, uvicorn, 2 processes", uvicorn_workers(2), 2, lite=False),
@@ -153,7 +152,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     flows: list[str] = []
     asked = questions()[:: max(1, len(questions()) // 20)]
-    _, _, ask = qa_requests()
+    ask = qa_requests().query
     routes: tuple[tuple[str, Query, int], ...] = (
         ("ask", ask, args.requests),
         ("health/live", live, 5 * args.requests),

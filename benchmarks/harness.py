@@ -25,8 +25,13 @@ def free_port() -> int:
 @contextmanager
 def running_app(module: str, env: dict[str, str]) -> Iterator[httpx.Client]:
     """``python -m module`` serving on a free port, as the demo runs an app."""
-    with serving(lambda port: [sys.executable, "-m", module], env) as (client, _):
+    with serving(app_command(module), env) as (client, _):
         yield client
+
+
+def app_command(module: str) -> Callable[[int], list[str]]:
+    """The command that runs an app as the demo does (its port comes from SEARCH_PORT)."""
+    return lambda _port: [sys.executable, "-m", module]
 
 
 @contextmanager
