@@ -43,7 +43,7 @@ def series(rows: list[dict], panel: str, line: tuple[str, ...]) -> dict[str, dic
 
 def draw(rows: list[dict], panel: str, line: tuple[str, ...], title: str, out: Path) -> None:
     grouped = series(rows, panel, line)
-    figure, axes = plt.subplots(len(grouped), 2, figsize=(12, 3.6 * len(grouped)), squeeze=False)
+    figure, axes = plt.subplots(len(grouped), 2, figsize=(16, 3.6 * len(grouped)), squeeze=False)
     for (name, lines), (qps, p95) in zip(grouped.items(), axes, strict=True):
         for label, points in lines.items():
             levels = [row["concurrency"] for row in points]
@@ -58,7 +58,7 @@ def draw(rows: list[dict], panel: str, line: tuple[str, ...], title: str, out: P
             axis.grid(alpha=0.3)
         qps.set_ylim(bottom=0)
         p95.set_ylim(bottom=0)
-        qps.legend(fontsize="small")
+        p95.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(out, dpi=90)
