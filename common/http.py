@@ -16,7 +16,6 @@ from pymilvus import MilvusException
 from pymilvus.exceptions import ConnectError, MilvusUnavailableException
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.errors import AppError
@@ -83,25 +82,33 @@ def url_for(request: Request, route: str, /, **path_params: Any) -> str:
     in the app serving the request: when several apps are mounted in one process (the
     launcher), each has its own ``get_job``.
     """
-    found = _routes_by_name(request.app).get(route)
-    lookup = found.url_path_for if found is not None else request.app.url_path_for
-    where = lookup(route, **path_params)
-    path = request.scope.get("root_path", "") + str(where)
+    path = request.scope.get("root_path", "") + _path_for(request.app, route, path_params)
     return str(request.url.replace(path=path, query=None, fragment=None))
 
 
-def _routes_by_name(app: FastAPI) -> dict[str, BaseRoute]:
-    """The app's routes by name, looked up once: Starlette's own lookup tries every route in
-    turn and raises on each one that is not it (a search's ten result URLs paid ~30 each)."""
-    routes: dict[str, BaseRoute] | None = getattr(app.state, "routes_by_name", None)
-    if routes is None:
-        routes = {}
-        for candidate in app.router.routes:
-            name = getattr(candidate, "name", None)
-            if isinstance(name, str):
-                routes.setdefault(name, candidate)  # the first one, as Starlette finds it
-        app.state.routes_by_name = routes
-    return routes
+def _path_for(app: FastAPI, route: str, path_params: dict[str, Any]) -> str:
+    """``app.url_path_for``, with the route found once per name and parameter names.
+
+    Starlette finds a route by trying every route in turn, raising on each one that is not
+    it; a search answering ten results with two URLs each paid that twenty times. The path
+    is found once with a marker in place of each parameter, and the markers are replaced.
+    """
+    templates: dict[tuple[str, tuple[str, ...]], str] | None = getattr(
+        app.state, "url_templates", None
+    )
+    if templates is None:
+        templates = app.state.url_templates = {}
+    key = (route, tuple(sorted(path_params)))
+    template = templates.get(key)
+    if template is None:
+        try:
+            template = str(app.url_path_for(route, **{k: f"\0{k}\0" for k in key[1]}))
+        except Exception:  # a parameter that must be a number, say: no template
+            return str(app.url_path_for(route, **path_params))
+        templates[key] = template
+    for name, value in path_params.items():
+        template = template.replace(f"\0{name}\0", str(value))
+    return template
 
 
 def install_error_handlers(app: FastAPI) -> None:
