@@ -114,6 +114,7 @@ def create() -> Flask:
 
     @app.post("/collections/<name>/loads")
     def load(name: str) -> Response:
+        check_name(name)  # before anything is stored, as FastAPI checks the path first
         uploads = request.files.getlist("file")
         if not uploads:
             raise InvalidInput("body.file: Field required")
@@ -127,7 +128,7 @@ def create() -> Flask:
         label = first if len(uploads) == 1 else f"{len(uploads)} files"
         parser = LOADER.parser(settings, LOADER.options())
         source = LoadSource(label, folder, parser, is_upload=True)
-        job = start_load(context, check_name(name), source)
+        job = start_load(context, name, source)
         return json_of(job, 202, Location=f"/jobs/{job.id}")
 
     @app.get("/jobs/<job_id>")
