@@ -95,15 +95,21 @@ def percentiles(latencies_ms: list[float]) -> tuple[float, float]:
     return statistics.median(latencies_ms), statistics.quantiles(latencies_ms, n=20)[-1]
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (None once the process ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def process_tree(pid: int) -> list[int]:
     """``pid`` and every process below it (the workers a server forked or spawned)."""
     parents: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # ended meanwhile
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        fields = _stat(stat.parent.name)
+        if fields is not None:
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     tree, todo = [], [pid]
     while todo:
         tree.append(current := todo.pop())
@@ -115,11 +121,9 @@ def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time the processes used so far."""
     ticks = 0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        fields = _stat(pid)
+        if fields is not None:
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

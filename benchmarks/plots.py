@@ -66,25 +66,28 @@ def draw(rows: list[dict], panel: str, line: tuple[str, ...], title: str, out: P
     print(f"wrote {out}")
 
 
+# (results file, what a panel shows, what tells lines apart, title), one figure each
+FIGURES = (
+    (
+        "concurrency",
+        "query",
+        ("backends", "batching"),
+        "Queries under concurrent load (benchmarks/concurrency.py)",
+    ),
+    (
+        "frameworks",
+        "route",
+        ("backends", "server"),
+        "FastAPI on uvicorn and Flask on gunicorn, same QA handlers (benchmarks/frameworks.py)",
+    ),
+)
+
+
 def main() -> None:
-    concurrency = RESULTS / "concurrency.json"
-    if concurrency.exists():
-        draw(
-            json.loads(concurrency.read_text()),
-            "query",
-            ("backends", "batching"),
-            "Queries under concurrent load (benchmarks/concurrency.py)",
-            RESULTS / "concurrency.png",
-        )
-    frameworks = RESULTS / "frameworks.json"
-    if frameworks.exists():
-        draw(
-            json.loads(frameworks.read_text()),
-            "route",
-            ("backends", "server"),
-            "FastAPI on uvicorn and Flask on gunicorn, same QA handlers (benchmarks/frameworks.py)",
-            RESULTS / "frameworks.png",
-        )
+    for stem, panel, line, title in FIGURES:
+        rows = RESULTS / f"{stem}.json"
+        if rows.exists():
+            draw(json.loads(rows.read_text()), panel, line, title, RESULTS / f"{stem}.png")
 
 
 if __name__ == "__main__":
