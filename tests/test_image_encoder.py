@@ -12,7 +12,12 @@ from PIL import Image, ImageEnhance
 from skimage import data
 
 from common.encoders import efficientnet as encoder_module
-from common.encoders.efficientnet import EfficientNetLite0Encoder, OnnxUnavailable, preprocess
+from common.encoders.efficientnet import (
+    EfficientNetLite0Encoder,
+    OnnxUnavailable,
+    network_input,
+    preprocess,
+)
 
 PHOTOS: dict[str, Callable[[], np.ndarray]] = {
     "cat": data.chelsea,
@@ -109,6 +114,17 @@ def test_batches_and_threads_do_not_change_the_vectors(
         results = list(pool.map(small_batches.encode, [images] * 3))
     for result in results:
         np.testing.assert_allclose(result, whole, atol=1e-5)
+
+
+def test_a_picture_cropped_ahead_encodes_to_the_same_vector(
+    onnx_encoder: EfficientNetLite0Encoder, photos: dict[str, Image.Image]
+) -> None:
+    images = list(photos.values())
+    prepared = [network_input(image) for image in images]
+    assert all(p.pixels.shape == (224, 224, 3) and p.pixels.dtype == np.uint8 for p in prepared)
+    np.testing.assert_array_equal(onnx_encoder.encode(prepared), onnx_encoder.encode(images))
+    mixed = [prepared[0], images[1]]
+    np.testing.assert_array_equal(onnx_encoder.encode(mixed), onnx_encoder.encode(images[:2]))
 
 
 def test_an_altered_copy_is_closer_than_any_other_photo(

@@ -13,14 +13,10 @@ against torch, and reused by every later process. Without onnxruntime (or onnx, 
 exporter needs) it runs on torch.
 """
 
-import hashlib
 import logging
-import os
-import tempfile
 import threading
-import time
-import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +25,15 @@ import numpy as np
 from PIL import Image
 
 from common.encoders import model_dir, model_package
+from common.encoders.onnx import (
+    OPSET,
+    Export,
+    OnnxUnavailable,
+    available_cores,
+    cached_session,
+    export_torch,
+    weights_digest,
+)
 from common.errors import MissingModel
 
 log = logging.getLogger(__name__)
@@ -43,26 +48,29 @@ PIXEL_STD = 128.0
 
 # Part of the cache file name: bump it whenever the exported graph changes.
 EXPORT_VERSION = 1
-# Opset 17 loads on every onnxruntime since 1.12; nothing in this network needs a newer one.
-OPSET = 17
 # Largest difference between the ONNX and torch pooled features before the export is refused.
 MAX_EXPORT_DIFF = 1e-3
 
 Backend = Literal["auto", "onnx", "torch"]
 
 
-def preprocess(images: Sequence[Image.Image]) -> np.ndarray:
-    """Turn decoded RGB images into the network's input: float32 ``(n, 3, 224, 224)``."""
-    batch = np.empty((len(images), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.float32)
-    for i, image in enumerate(images):
-        batch[i] = _center_crop(image)
-    batch -= PIXEL_MEAN
-    batch /= PIXEL_STD
-    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+# The shorter side a picture needs for its crop to be taken without enlarging it (256).
+SOURCE_SIDE = round(IMAGE_SIZE / CROP_FRACTION)
 
 
-def _center_crop(image: Image.Image) -> np.ndarray:
-    """The centred 87.5% square, resized to 224x224 in one step (Pillow's ``box``).
+@dataclass(frozen=True)
+class NetworkInput:
+    """A picture already cropped and resized the way the network sees it: RGB uint8
+    ``(224, 224, 3)``. Made by ``network_input``, typically on a thread that decodes, so that
+    the encoder's own thread only runs the network; it encodes to the same vector as the
+    picture it was made from."""
+
+    pixels: np.ndarray
+
+
+def network_input(image: Image.Image) -> NetworkInput:
+    """The centred 87.5% square of a decoded picture, resized to 224x224 in one step
+    (Pillow's ``box``).
 
     ``reducing_gap`` box-shrinks a big photo before the bicubic pass: 3x faster on 12 MP,
     within one grey level of the full bicubic resample.
@@ -80,11 +88,18 @@ def _center_crop(image: Image.Image) -> np.ndarray:
         box=(left, top, left + side, top + side),
         reducing_gap=3.0,
     )
-    return np.asarray(resized, dtype=np.float32)
+    return NetworkInput(np.asarray(resized))
 
 
-class OnnxUnavailable(RuntimeError):
-    """The ONNX path cannot be set up here; ``backend="auto"`` falls back to torch."""
+def preprocess(images: Sequence[Image.Image | NetworkInput]) -> np.ndarray:
+    """Turn decoded RGB pictures (or their ``network_input``) into the network's input:
+    float32 ``(n, 3, 224, 224)``."""
+    batch = np.empty((len(images), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.float32)
+    for i, image in enumerate(images):
+        batch[i] = (image if isinstance(image, NetworkInput) else network_input(image)).pixels
+    batch -= PIXEL_MEAN
+    batch /= PIXEL_STD
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
 
 class EfficientNetLite0Encoder:
@@ -123,7 +138,7 @@ class EfficientNetLite0Encoder:
 
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir)
-        self.threads = threads or _available_cores()
+        self.threads = threads or available_cores()
         self.onnx_path: Path | None = None
         self.exported = False  # whether this instance wrote the ONNX file
         self.export_seconds: float | None = None
@@ -149,11 +164,12 @@ class EfficientNetLite0Encoder:
             self._torch, self._model = _load_torch_model(weights)
             self.backend = "torch"
 
-    def encode(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """Encode decoded RGB images in batches: float32 ``(n, 1280)``, rows of unit length."""
+    def encode(self, images: Sequence[Image.Image | NetworkInput]) -> np.ndarray:
+        """Encode decoded RGB pictures (or their ``network_input``) in batches: float32
+        ``(n, 1280)``, rows of unit length."""
         return normalized(self.features(images))
 
-    def features(self, images: Sequence[Image.Image]) -> np.ndarray:
+    def features(self, images: Sequence[Image.Image | NetworkInput]) -> np.ndarray:
         """The pooled features before normalisation, float32 ``(n, 1280)``: what the
         network's ImageNet classifier reads (``common.encoders.imagenet``)."""
         features = np.empty((len(images), self.dim), dtype=np.float32)
@@ -171,93 +187,40 @@ class EfficientNetLite0Encoder:
             return np.asarray(self._model(self._torch.from_numpy(pixels)).numpy())
 
     def _open_onnx(self) -> Any:
-        """Load the cached ONNX model for these weights, exporting it first if it is missing."""
-        try:
-            import onnxruntime
-        except ImportError as error:
-            raise OnnxUnavailable(
-                f"onnxruntime is not installed ({error}); install it with: pip install onnxruntime"
-            ) from error
-        digest = _sha256(self._weights)[:16]
+        """The cached ONNX model for these weights, exported first if it is missing."""
+        digest = weights_digest(self._weights)
         path = self.cache_dir / f"efficientnet-lite0-{digest}-v{EXPORT_VERSION}-opset{OPSET}.onnx"
         self.onnx_path = path
-        if path.is_file():
-            try:
-                return self._session_for(onnxruntime, path)
-            except Exception as error:  # a damaged cache file is rebuilt, not fatal
-                log.warning("re-exporting the unreadable ONNX model %s: %s", path, error)
-        return self._export(onnxruntime, path)
+        session, exported = cached_session(path, self._export, threads=self.threads, log=log)
+        if exported is not None:
+            self.exported = True
+            self.export_seconds, self.export_max_abs_diff = exported.seconds, exported.max_abs_diff
+        return session
 
-    def _session_for(self, onnxruntime: Any, path: Path) -> Any:
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1  # a plain chain of layers: nothing to run side by side
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return onnxruntime.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-
-    def _export(self, onnxruntime: Any, path: Path) -> Any:
-        """Export the torch model, check it against torch, and publish it atomically."""
-        if find_spec("onnx") is None:
-            raise OnnxUnavailable("the ONNX exporter needs onnx; install it with: pip install onnx")
-        started = time.perf_counter()
+    def _export(self) -> Export:
         torch, model = _load_torch_model(self._weights)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # A temporary name in the same folder, renamed when complete: another process sees
-        # either no file or a whole, checked one, and two exporting at once both succeed.
-        handle, temporary = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(handle)
-        try:
-            try:
-                with warnings.catch_warnings():
-                    # The TorchScript exporter (needs onnx, not onnxscript) is deprecated since
-                    # torch 2.9; once it is gone this raises and "auto" falls back to torch.
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    # ONNX Runtime folds these constants itself when it loads the model.
-                    warnings.filterwarnings("ignore", "Constant folding", UserWarning)
-                    torch.onnx.export(
-                        model,
-                        (torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE),),
-                        temporary,
-                        dynamo=False,
-                        input_names=["pixels"],
-                        output_names=["features"],
-                        dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}},
-                        opset_version=OPSET,
-                    )
-            except Exception as error:
-                raise OnnxUnavailable(
-                    f"exporting EfficientNet-Lite0 to ONNX failed: {error}"
-                ) from error
-            session = self._session_for(onnxruntime, Path(temporary))
+
+        def write(path: str) -> None:
+            export_torch(
+                torch,
+                model,
+                (torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE),),
+                path,
+                inputs=["pixels"],
+                outputs=["features"],
+                dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}},
+            )
+
+        def check(session: Any) -> float:
             # Three images, not the two exported with, so the batch axis is checked too.
             sample = np.random.default_rng(0).uniform(-1, 1, (3, 3, IMAGE_SIZE, IMAGE_SIZE))
             sample = sample.astype(np.float32)
             with torch.inference_mode():
                 expected = model(torch.from_numpy(sample)).numpy()
             actual = session.run(["features"], {"pixels": sample})[0]
-            diff = float(np.max(np.abs(actual - expected)))
-            if not diff <= MAX_EXPORT_DIFF:
-                raise RuntimeError(
-                    f"the ONNX export of EfficientNet-Lite0 disagrees with torch (max abs diff "
-                    f"{diff:.2e} > {MAX_EXPORT_DIFF:.0e}); not caching it"
-                )
-            with open(temporary, "rb") as written:
-                os.fsync(written.fileno())
-            os.replace(temporary, path)
-        finally:
-            Path(temporary).unlink(missing_ok=True)
-        self.exported = True
-        self.export_seconds = time.perf_counter() - started
-        self.export_max_abs_diff = diff
-        log.info(
-            "exported EfficientNet-Lite0 to %s in %.1f s (max abs diff vs torch %.1e)",
-            path,
-            self.export_seconds,
-            diff,
-        )
-        return session
+            return float(np.max(np.abs(actual - expected)))
+
+        return Export("EfficientNet-Lite0", write, check, MAX_EXPORT_DIFF)
 
 
 def normalized(features: np.ndarray) -> np.ndarray:
@@ -277,19 +240,3 @@ def _load_torch_model(weights: Path) -> tuple[Any, Any]:
     # it returns the pooled features (dropout does nothing in eval mode).
     network._fc = torch.nn.Identity()
     return torch, network.eval()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _available_cores() -> int:
-    """The cores this process may run on (its affinity mask, which containers narrow)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
-from PIL import Image
 from pydantic import ConfigDict
 from sqlalchemy import Integer, String
 
 from common import Collection, Column, Encoder, ItemCodec, Record
-from common.images import content_key, decode_image, for_encoding, thumbnail_jpeg
+from common.encoders.efficientnet import SOURCE_SIDE, NetworkInput, network_input
+from common.images import content_key, decode_image, thumbnail_jpeg
 
 MAX_NAME = 255
 MAX_LABEL = 200
@@ -55,7 +55,7 @@ class ImageFile:
 
     data: bytes
     record: ImageRecord
-    picture: Image.Image  # RGB, upright, reduced for encoding
+    picture: NetworkInput  # upright, cropped and resized the way the image encoder sees it
     thumbnail: bytes
 
 
@@ -65,7 +65,7 @@ def read_image(data: bytes, name: str, label: str, *, max_pixels: int) -> ImageF
     ``name`` is for people only: the file's name or its path in its folder or archive;
     ``label`` is the folder it came from, or the label given with the load.
     """
-    decoded = decode_image(data, max_pixels=max_pixels)
+    decoded = decode_image(data, max_pixels=max_pixels, shorter_side=SOURCE_SIDE)
     record = ImageRecord(
         filename=name[-MAX_NAME:],
         label=label[:MAX_LABEL],
@@ -74,7 +74,8 @@ def read_image(data: bytes, name: str, label: str, *, max_pixels: int) -> ImageF
         height=decoded.height,
         size_bytes=len(data),
     )
-    return ImageFile(data, record, for_encoding(decoded.image), thumbnail_jpeg(decoded.image))
+    # Cropped for the network here, on the thread that decodes: the encoder only encodes.
+    return ImageFile(data, record, network_input(decoded.image), thumbnail_jpeg(decoded.image))
 
 
 def image_codec(encoder: Encoder, collection: Collection | None = None) -> ItemCodec[ImageFile]:

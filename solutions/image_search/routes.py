@@ -54,16 +54,17 @@ CAT: dict[str, Any] = {
     "thumbnail_url": "http://localhost:8000/collections/photos/items/3208492252864466253/thumbnail",
     "original_url": "http://localhost:8000/collections/photos/items/3208492252864466253/original",
 }
-ROCKET: dict[str, Any] = {
+GRAVEL: dict[str, Any] = {
     **CAT,
-    "id": "7357220017838863122",
-    "score": 0.1238,
-    "filename": "photos/rocket.jpg",
-    "width": 640,
-    "height": 427,
-    "size_bytes": 23911,
-    "thumbnail_url": "http://localhost:8000/collections/photos/items/7357220017838863122/thumbnail",
-    "original_url": "http://localhost:8000/collections/photos/items/7357220017838863122/original",
+    "id": "7314518918057543270",
+    "score": 0.1348,
+    "filename": "textures/gravel.jpg",
+    "label": "textures",
+    "width": 512,
+    "height": 512,
+    "size_bytes": 104111,
+    "thumbnail_url": "http://localhost:8000/collections/photos/items/7314518918057543270/thumbnail",
+    "original_url": "http://localhost:8000/collections/photos/items/7314518918057543270/original",
 }
 
 
@@ -78,7 +79,7 @@ class ImageHit(Hit, ImageRecord):
 
 
 class SearchResults(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"results": [CAT, ROCKET]}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"results": [CAT, GRAVEL]}]})
 
     results: list[ImageHit]
 

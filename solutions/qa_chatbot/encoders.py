@@ -19,6 +19,7 @@ from common import Capabilities, Collection, Context, Encoder, VectorIndex
 from common.encoders.e5 import E5Encoder
 from common.encoders.minilm import MiniLMEncoder
 from solutions.qa_chatbot.confidence import Rule
+from solutions.qa_chatbot.settings import QASettings
 
 EncoderName = Literal["all-MiniLM-L6-v2", "multilingual-e5-small"]
 DEFAULT: EncoderName = "all-MiniLM-L6-v2"
@@ -28,16 +29,22 @@ DEFAULT: EncoderName = "all-MiniLM-L6-v2"
 class TextModel:
     """A model a collection may choose: how to load it, its dimension, its default rule."""
 
-    load: Callable[[], Encoder]
+    load: Callable[[QASettings], Encoder]
     dim: int
     rule: Rule
 
 
 TEXT_MODELS: dict[EncoderName, TextModel] = {
     # Calibrated on benchmarks/data/gardening_* (tuning half), see benchmarks/README.md.
-    "all-MiniLM-L6-v2": TextModel(MiniLMEncoder, MiniLMEncoder.dim, Rule(0.55, 0.895)),
+    "all-MiniLM-L6-v2": TextModel(
+        lambda settings: MiniLMEncoder(cache_dir=settings.qa_model_dir),
+        MiniLMEncoder.dim,
+        Rule(0.55, 0.895),
+    ),
     # Calibrated on benchmarks/data/eval_* (tuning halves), see benchmarks/README.md.
-    "multilingual-e5-small": TextModel(E5Encoder, E5Encoder.dim, Rule(0.855, 0.94)),
+    "multilingual-e5-small": TextModel(
+        lambda _settings: E5Encoder(), E5Encoder.dim, Rule(0.855, 0.94)
+    ),
 }
 assert set(TEXT_MODELS) == set(get_args(EncoderName))
 
@@ -77,8 +84,8 @@ class QAEncoders:
         self.models = dict(models)
 
     @classmethod
-    def load(cls, _settings: Any = None) -> "QAEncoders":
-        return cls({name: model.load() for name, model in TEXT_MODELS.items()})
+    def load(cls, settings: QASettings) -> "QAEncoders":
+        return cls({name: model.load(settings) for name, model in TEXT_MODELS.items()})
 
     def batched(self, wrap: Callable[[Encoder], Encoder]) -> "QAEncoders":
         """Each model batched (``common/batching.py``)."""
@@ -104,7 +111,7 @@ def as_encoders(encoder: Encoder) -> QAEncoders:
     return encoder
 
 
-def get_encoders(context: Context) -> QAEncoders:
+async def get_encoders(context: Context) -> QAEncoders:  # memory only: no thread (see Context)
     return as_encoders(context.encoder)
 
 

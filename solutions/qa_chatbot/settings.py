@@ -1,5 +1,6 @@
 """The QA chatbot's own settings, on top of the shared ones."""
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends
@@ -29,6 +30,11 @@ class QASettings(Settings):
         "second) still stops it (env SEARCH_QA_MAX_RATIO). Unset: the ratio calibrated for "
         "the collection's encoder (0.895 for all-MiniLM-L6-v2, 0.94 for "
         "multilingual-e5-small).",
+    )
+    qa_model_dir: Path = Field(
+        Path("./data/models"),
+        description="Where the ONNX export of all-MiniLM-L6-v2 is cached (env "
+        "SEARCH_QA_MODEL_DIR).",
     )
 
 

@@ -124,6 +124,43 @@ def test_exif_orientation_is_applied() -> None:
     assert close(decoded.image.getpixel((4, 4)), BLUE)
 
 
+@pytest.mark.parametrize(
+    ("size", "orientation", "decoded_size", "full_size"),
+    [
+        ((2048, 1536), 1, (512, 384), (2048, 1536)),  # 1/4: the smallest at least 256 high
+        ((2048, 1536), 6, (384, 512), (1536, 2048)),  # turned a quarter by its EXIF
+        ((1000, 700), 1, (500, 350), (1000, 700)),  # 1/2 (1/4 would be 175 high)
+        ((640, 480), 1, (640, 480), (640, 480)),  # already small: decoded whole
+    ],
+)
+def test_a_big_jpeg_is_decoded_at_a_reduced_size_but_keeps_its_dimensions(
+    size: tuple[int, int],
+    orientation: int,
+    decoded_size: tuple[int, int],
+    full_size: tuple[int, int],
+) -> None:
+    picture = red_left_blue_right(*size)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(picture, "JPEG", exif=exif.tobytes())
+    reduced = decode_image(data, max_pixels=MAX_PIXELS, shorter_side=256)
+    assert reduced.image.size == decoded_size and reduced.image.mode == "RGB"
+    assert (reduced.width, reduced.height) == full_size
+    whole = decode(data)
+    assert (whole.width, whole.height) == full_size == whole.image.size
+    # The same picture: the halves are where they were.
+    small = whole.image.resize(reduced.image.size, Image.Resampling.BOX)
+    difference = np.abs(np.asarray(small, dtype=int) - np.asarray(reduced.image, dtype=int))
+    assert difference.mean() < 2, difference.mean()
+
+
+def test_only_jpegs_are_decoded_at_a_reduced_size() -> None:
+    decoded = decode_image(
+        encode(red_left_blue_right(1024, 768), "PNG"), max_pixels=MAX_PIXELS, shorter_side=256
+    )
+    assert decoded.image.size == (1024, 768) == (decoded.width, decoded.height)
+
+
 def test_broken_exif_keeps_the_picture_as_stored(monkeypatch: pytest.MonkeyPatch) -> None:
     data = encode(Image.new("RGB", (30, 20), RED), "JPEG", exif=b"Exif\0\0II*\0\xff\xff\xff\x7f")
 
