@@ -12,12 +12,8 @@ from PIL import Image, ImageEnhance
 from skimage import data
 
 from common.encoders import efficientnet as encoder_module
-from common.encoders.efficientnet import (
-    EfficientNetLite0Encoder,
-    OnnxUnavailable,
-    network_input,
-    preprocess,
-)
+from common.encoders.efficientnet import EfficientNetLite0Encoder, network_input, preprocess
+from common.encoders.onnx import OnnxUnavailable
 
 PHOTOS: dict[str, Callable[[], np.ndarray]] = {
     "cat": data.chelsea,

