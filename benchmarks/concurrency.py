@@ -41,6 +41,8 @@ from benchmarks.harness import (
     BACKEND_NAMES,
     app_command,
     backend_env,
+    cpu_seconds,
+    milvus_server_pids,
     process_tree,
     rss_mib,
     serving,
@@ -317,11 +319,7 @@ def launcher_memory(backend: str, requests: int) -> tuple[list[str], dict[str, f
     with tempfile.TemporaryDirectory() as work, ExitStack() as stack:
         workdir = Path(work)
         env = stack.enter_context(backend_env(backend, workdir))
-        env |= {
-            "SEARCH_UPLOAD_DIR": str(workdir / "uploads"),
-            "SEARCH_MEDIA_DIR": str(workdir / "media"),
-            "SEARCH_LOAD_SAMPLE_DATA": "true",
-        }
+        env["SEARCH_LOAD_SAMPLE_DATA"] = "true"
         launcher = app_command("solutions")  # python -m solutions
         with serving(launcher, env, ready="/qa/health/ready") as (client, server):
             samples_loaded(client)
@@ -350,6 +348,23 @@ def launcher_memory(backend: str, requests: int) -> tuple[list[str], dict[str, f
     }
 
 
+COLUMNS = (
+    "| backends | query | batching | concurrency | QPS | p50 ms | p95 ms | p99 ms | failed | 503 |"
+)
+
+
+def table_head(*more: str) -> str:
+    """The header of a Markdown table of runs, with ``more`` columns."""
+    columns = COLUMNS + "".join(f" {name} |" for name in more)
+    return columns + "\n|" + "---|" * (columns.count("|") - 1)
+
+
+def cpu_used(server: int) -> tuple[float, float]:
+    """CPU seconds used so far by the app (its process and children) and by the Milvus
+    server this benchmark started (0 on Milvus Lite, which runs inside the app's tree)."""
+    return cpu_seconds(process_tree(server)), cpu_seconds(milvus_server_pids())
+
+
 def _prefixed(query: Query, prefix: str, index: int) -> Call:
     call = query(index)
     return dataclasses.replace(call, path=prefix + call.path)
@@ -373,12 +388,8 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
         f"{platform.python_version()}; {args.requests} requests per level\n"
     )
-    print(
-        "| backends | query | batching | concurrency | QPS | p50 ms | p95 ms | p99 ms | "
-        "failed | 503 |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
     if args.launcher:
+        print(table_head())
         memories = []
         for backend in args.backends.split(","):
             _, memory = launcher_memory(backend, args.requests)
@@ -391,6 +402,7 @@ def main() -> None:
             before, after = memory["launcher_rss_before_mib"], memory["launcher_rss_after_mib"]
             print(f"| {BACKEND_NAMES[str(memory['backends'])]} | {before:.0f} | {after:.0f} |")
         return
+    print(table_head("app CPU ms/request", "Milvus server CPU ms/request"))
     overheads: list[str] = []
     for backend in args.backends.split(","):
         for label, made, batched in QUERIES:
@@ -401,8 +413,6 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as work, ExitStack() as stack:
                     workdir = Path(work)
                     env = stack.enter_context(backend_env(backend, workdir))
-                    env["SEARCH_UPLOAD_DIR"] = str(workdir / "uploads")
-                    env["SEARCH_MEDIA_DIR"] = str(workdir / "media")
                     env["SEARCH_LOAD_SAMPLE_DATA"] = "false"
                     if size:
                         env["SEARCH_QUERY_BATCH_SIZE"] = size
@@ -412,18 +422,28 @@ def main() -> None:
                         asyncio.run(measured(base, workload.query, 40, 8))  # warm up
                         rss_before = rss_mib(process_tree(server.pid))
                         for concurrency in CONCURRENCY:
+                            cpu_before = cpu_used(server.pid)
                             run = asyncio.run(
                                 measured(base, workload.query, args.requests, concurrency)
                             )
+                            app_cpu, milvus_cpu = (
+                                (after - before) * 1000 / args.requests
+                                for after, before in zip(
+                                    cpu_used(server.pid), cpu_before, strict=True
+                                )
+                            )
+                            shown = f"{milvus_cpu:.1f}" if backend == "server" else "-"
                             print(
                                 f"| {BACKEND_NAMES[backend]} | {label} | {batching} | "
                                 f"{run.concurrency} | {run.qps:.0f} | {run.p50:.0f} | "
-                                f"{run.p95:.0f} | {run.p99:.0f} | {run.failed} | {run.busy} |",
+                                f"{run.p95:.0f} | {run.p99:.0f} | {run.failed} | {run.busy} | "
+                                f"{app_cpu:.1f} | {shown} |",
                                 flush=True,
                             )
                             rows.append(
                                 {"backends": backend, "query": label, "batching": batching}
                                 | dataclasses.asdict(run)
+                                | {"app_cpu_ms": app_cpu, "milvus_cpu_ms": milvus_cpu}
                             )
                             if concurrency == 1:
                                 alone_over_http = run.p50

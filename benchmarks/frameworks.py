@@ -170,11 +170,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as work, ExitStack() as stack:
             workdir = Path(work)
             env = stack.enter_context(backend_env(backend, workdir))
-            env |= {
-                "SEARCH_UPLOAD_DIR": str(workdir / "uploads"),
-                "SEARCH_MEDIA_DIR": str(workdir / "media"),
-                "OMP_WAIT_POLICY": "PASSIVE",
-            }
+            env["OMP_WAIT_POLICY"] = "PASSIVE"
             with running_app("solutions.qa_chatbot", env) as client:
                 load_flow(client, "faq")
                 expected = answers(client, asked)

@@ -69,8 +69,14 @@ def serving(
 
 @contextmanager
 def backend_env(name: str, workdir: Path) -> Iterator[dict[str, str]]:
+    """The settings of an app on the backend pair ``name``, its uploads and media files in
+    ``workdir`` as well (the server pair is started here, and stopped on leaving)."""
+    files = {
+        "SEARCH_UPLOAD_DIR": str(workdir / "uploads"),
+        "SEARCH_MEDIA_DIR": str(workdir / "media"),
+    }
     if name == "lite":
-        yield {
+        yield files | {
             "SEARCH_MILVUS_URI": str(workdir / "milvus.db"),
             "SEARCH_SQL_URL": f"sqlite:///{workdir / 'records.db'}",
         }
@@ -80,7 +86,7 @@ def backend_env(name: str, workdir: Path) -> Iterator[dict[str, str]]:
     with MilvusServer(ROOT / ".cache" / "milvus-server") as milvus:
         mysql = provision_mysql(workdir / "mysql")
         try:
-            yield {"SEARCH_MILVUS_URI": milvus.uri, "SEARCH_SQL_URL": mysql.url}
+            yield files | {"SEARCH_MILVUS_URI": milvus.uri, "SEARCH_SQL_URL": mysql.url}
         finally:
             mysql.close()
 

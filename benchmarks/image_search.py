@@ -119,7 +119,6 @@ def main() -> None:
                 env.update(
                     {
                         "SEARCH_DATA_ROOTS": str(workdir / "imports"),
-                        "SEARCH_MEDIA_DIR": str(workdir / "media"),
                         "SEARCH_IMAGE_MODEL_DIR": str(Path(tempfile.gettempdir()) / "bench-models"),
                     }
                 )

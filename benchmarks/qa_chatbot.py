@@ -114,11 +114,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
             workdir = Path(tmp)
             env = stack.enter_context(backend_env(name, workdir))
-            client = stack.enter_context(
-                running_app(
-                    "solutions.qa_chatbot", {**env, "SEARCH_UPLOAD_DIR": str(workdir / "up")}
-                )
-            )
+            client = stack.enter_context(running_app("solutions.qa_chatbot", env))
             sample = load(client, "faq", SAMPLE)
             big = load(client, "generated", generated(workdir / "gen.csv", args.pairs))
             ask_latencies(client, asks[:20], 1)  # warm up

@@ -217,8 +217,6 @@ def main() -> None:
             env.update(
                 {
                     "SEARCH_DATA_ROOTS": str(workdir / "imports"),
-                    "SEARCH_MEDIA_DIR": str(workdir / "media"),
-                    "SEARCH_UPLOAD_DIR": str(workdir / "uploads"),
                     "SEARCH_VIDEO_MODEL_DIR": str(Path(tempfile.gettempdir()) / "bench-models"),
                 }
             )

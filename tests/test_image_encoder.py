@@ -157,17 +157,6 @@ def test_preprocessing_matches_the_training_so_the_classifier_sees_the_right_cla
     assert probabilities[1].argmax() == espresso and probabilities[1, espresso] > 0.8
 
 
-def test_without_onnx_runtime_auto_falls_back_to_torch_and_onnx_refuses(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
-    assert EfficientNetLite0Encoder(cache_dir=tmp_path).backend == "torch"
-    assert "encoding images with torch" in caplog.text
-    with pytest.raises(OnnxUnavailable, match="pip install onnxruntime"):
-        EfficientNetLite0Encoder(backend="onnx", cache_dir=tmp_path)
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_without_the_exporter_a_cached_model_still_runs_on_onnx(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,

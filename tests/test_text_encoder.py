@@ -1,6 +1,5 @@
 """The all-MiniLM-L6-v2 text encoder on ONNX Runtime, against the same model on torch."""
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +7,6 @@ import pytest
 from transformers import AutoTokenizer
 
 from common.encoders.minilm import MiniLMEncoder
-from common.encoders.onnx import OnnxUnavailable
 
 TEXTS = [
     "",
@@ -61,14 +59,3 @@ def test_the_export_is_checked_made_once_and_reused(tmp_path: Path) -> None:
     repaired = MiniLMEncoder(cache_dir=tmp_path)
     assert repaired.backend == "onnx" and repaired.exported
     np.testing.assert_allclose(repaired.encode(TEXTS), first.encode(TEXTS), atol=1e-6)
-
-
-def test_without_onnx_runtime_auto_falls_back_to_torch_and_onnx_refuses(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
-    assert MiniLMEncoder(cache_dir=tmp_path).backend == "torch"
-    assert "encoding texts with torch" in caplog.text
-    with pytest.raises(OnnxUnavailable, match="pip install onnxruntime"):
-        MiniLMEncoder(backend="onnx", cache_dir=tmp_path)
-    assert list(tmp_path.iterdir()) == []

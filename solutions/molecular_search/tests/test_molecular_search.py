@@ -8,13 +8,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
-from solutions.molecular_search import chem
+from solutions.molecular_search import chem, screen
 from solutions.molecular_search.app import SAMPLE
+from solutions.molecular_search.items import PATTERN_BITS
 from tests.helpers import error_of, snapshot, wait_for_job
 
 QUERIES = [
@@ -159,6 +161,25 @@ def test_concurrent_substructure_searches_verify_as_many_at_once_as_there_are_co
         )
     assert together == alone
     assert 1 <= most <= len(os.sched_getaffinity(0))
+
+
+def test_a_screen_keeps_a_bounded_number_of_parsed_molecules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A screen that lets most of a big collection through must not keep every molecule it
+    parsed (about 29 KiB each); those not kept are parsed again, the same."""
+    monkeypatch.setattr(screen, "KEPT_MOLECULES", 3)
+    smiles = ["CCO", "c1ccccc1", "CC(=O)O", "CCN", "C1CCNCC1", "OC(=O)c1ccccc1", "CS(=O)(=O)N"]
+    patterns = [chem.pattern_bits(chem.parse_smiles(s), PATTERN_BITS) for s in smiles]
+    held = screen.Screen(
+        ids=np.arange(len(smiles), dtype=np.int64),
+        patterns=chem.PackedBits(patterns, PATTERN_BITS // 8),
+        smiles=smiles,
+    )
+    for _ in range(2):
+        parsed = [Chem.MolToSmiles(held.mol(index)) for index in range(len(smiles))]
+        assert parsed == [Chem.CanonSmiles(s) for s in smiles]
+        assert sorted(held.mols) == [0, 1, 2]
 
 
 def test_same_structure_twice_is_one_item(shared_molecules: TestClient, tmp_path: Path) -> None:
