@@ -105,7 +105,7 @@ def session_for(onnxruntime: Any, path: Path, threads: int) -> Any:
 
     By default ONNX Runtime's threads spin for a while after each run, waiting for the next:
     under concurrent requests that burns the cores the request threads, the database driver
-    and Milvus Lite need (measured in benchmarks/README.md, "Queries under load").
+    and Milvus Lite need (measured in benchmarks/README.md, "Queries under concurrent load").
     """
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
