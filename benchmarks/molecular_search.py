@@ -136,8 +136,10 @@ def wait_for_index(milvus_uri: str, collection: str) -> float:
     try:
         while True:
             index = milvus.describe_index(collection, milvus.list_indexes(collection)[0])
+            # Not ``pending_index_rows``: after 1.58M rows Milvus 2.3 kept reporting 1.3M
+            # pending (for ten minutes and more) with every row indexed.
             done = index.get("indexed_rows") == index.get("total_rows")
-            if done and not index.get("pending_index_rows") and index.get("state") == "Finished":
+            if done and index.get("state") == "Finished":
                 return time.perf_counter() - start
             time.sleep(1)
     finally:
