@@ -422,16 +422,13 @@ def main() -> None:
                         asyncio.run(measured(base, workload.query, 40, 8))  # warm up
                         rss_before = rss_mib(process_tree(server.pid))
                         for concurrency in CONCURRENCY:
-                            cpu_before = cpu_used(server.pid)
+                            app_before, milvus_before = cpu_used(server.pid)
                             run = asyncio.run(
                                 measured(base, workload.query, args.requests, concurrency)
                             )
-                            app_cpu, milvus_cpu = (
-                                (after - before) * 1000 / args.requests
-                                for after, before in zip(
-                                    cpu_used(server.pid), cpu_before, strict=True
-                                )
-                            )
+                            app_after, milvus_after = cpu_used(server.pid)
+                            app_cpu = (app_after - app_before) * 1000 / args.requests
+                            milvus_cpu = (milvus_after - milvus_before) * 1000 / args.requests
                             shown = f"{milvus_cpu:.1f}" if backend == "server" else "-"
                             print(
                                 f"| {BACKEND_NAMES[backend]} | {label} | {batching} | "
