@@ -18,7 +18,7 @@ from common.context import AppContext
 from common.encoders import Encoder
 from common.frontend import serve_frontend
 from common.http import (
-    BodyLimitMiddleware,
+    BodyGuardMiddleware,
     RequestContextMiddleware,
     UnexpectedErrorMiddleware,
     configure_logging,
@@ -115,7 +115,7 @@ def _prepare(
         collections=collections,
         encoder=encoder,
         jobs=job_store,
-        runner=JobRunner(job_store),
+        runner=JobRunner(job_store, settings.max_queued_jobs),
         mode=mode,
     )
 
@@ -173,7 +173,11 @@ def create_app(
     install_error_handlers(app)
     finish_openapi(app, solution.default_collection)
     app.add_middleware(UnexpectedErrorMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyGuardMiddleware,
+        max_bytes=settings.max_upload_bytes,
+        timeout=settings.body_timeout_s,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

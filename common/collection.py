@@ -136,6 +136,7 @@ class Collection:
         self.table: Table = storage.records.table(physical, spec.fields)
         self.lexical = LexicalIndex(storage.records, physical) if spec.fulltext_fields else None
         self._write_lock = threading.Lock()
+        self.dropped = False  # set under the write lock by ``Collections.drop``
         # Bumped by every add and delete in this process: lets an app cache what it derives
         # from the whole collection (e.g. a substructure screen) and know when it is stale.
         self.version = 0
@@ -171,6 +172,7 @@ class Collection:
         for entry in entries:
             unique.setdefault(entry.id, entry)
         with self._write_lock:
+            self._check_not_dropped()
             states = self._records.states(self.table, list(unique))
             # Left by a write that failed and could not be rolled back (a backend was down):
             # not a duplicate, but debris to clear before writing the item again.
@@ -195,6 +197,10 @@ class Collection:
             self._write_vectors(new)
             self.version += 1
             return [e.id for e in new], duplicates
+
+    def _check_not_dropped(self) -> None:
+        if self.dropped:
+            raise NotFound(f"collection {self.name!r} was dropped")
 
     def _add_one_by_one(
         self, entries: list[Entry], duplicates: list[int]
@@ -390,6 +396,7 @@ class Collection:
     def delete(self, ids: Sequence[int]) -> list[int]:
         """Delete the given ids; return those that existed."""
         with self._write_lock:
+            self._check_not_dropped()
             present = sorted(self._records.existing_ids(self.table, list(ids)))
             if present:
                 self._records.set_state(self.table, present, DELETING)
@@ -546,8 +553,13 @@ class Collections:
                 if companions.exists(name):
                     companions.drop(name)
             self.registry.set_state(row.physical, "dropping")
-            self._finish_drop(row)
-            self._open.pop(name, None)
+            dropped = self._open.pop(name, None)
+            if dropped is None:
+                self._finish_drop(row)
+                return
+            with dropped._write_lock:  # an add or delete under way finishes first
+                dropped.dropped = True
+                self._finish_drop(row)
 
     def _finish_drop(self, row: Registered) -> None:
         if self.storage.vectors.exists(row.physical):

@@ -15,6 +15,20 @@ class AppError(Exception):
         self.message = message
         self.details = details or []
 
+    def headers(self) -> dict[str, str]:
+        """Response headers that come with this error."""
+        return {"Retry-After": str(self.retry_after)} if self.retry_after else {}
+
+
+class Unauthorized(AppError):
+    """No credentials, or wrong ones, for a route that needs them (see ``common.access``)."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
 
 class InvalidInput(AppError):
     status_code = 422
@@ -46,9 +60,26 @@ class UnsupportedMediaType(AppError):
     code = "unsupported_media_type"
 
 
+class TooManyJobs(AppError):
+    """More loads are queued than ``SEARCH_MAX_QUEUED_JOBS`` allows."""
+
+    status_code = 429
+    code = "too_many_jobs"
+    retry_after = 10
+
+
+class InsufficientStorage(AppError):
+    """An upload does not fit: the upload folder's limit or the disk itself is full."""
+
+    status_code = 507
+    code = "insufficient_storage"
+    retry_after = 30
+
+
 class BackendUnavailable(AppError):
     status_code = 503
     code = "backend_unavailable"
+    retry_after = 5
 
 
 class Overloaded(AppError):

@@ -1,5 +1,7 @@
 """Safe file handling: uploads under generated names, server-side paths only below data roots."""
 
+import contextlib
+import errno
 import os
 import shutil
 import uuid
@@ -41,6 +43,15 @@ def resolve_under_roots(requested: str, roots: list[Path]) -> Path:
         raise Forbidden("server-side loads are disabled: no data roots are configured")
     if "\x00" in requested or not requested.strip():
         raise InvalidInput("the path is empty or contains a NUL byte")
+    try:
+        return _resolve(requested, roots)
+    except OSError as error:  # a name over 255 bytes, a path over 4,096: it cannot exist
+        if error.errno == errno.ENAMETOOLONG:
+            raise NotFound("no such file or folder: a name in the path is too long") from None
+        raise
+
+
+def _resolve(requested: str, roots: list[Path]) -> Path:
     candidate = Path(requested)
     if ".." in candidate.parts:
         raise Forbidden("the path may not contain '..'")
@@ -60,6 +71,16 @@ def resolve_under_roots(requested: str, roots: list[Path]) -> Path:
     if candidate.is_absolute() and not inside_a_root:
         raise Forbidden(f"{requested!r} is outside the configured data roots")
     raise NotFound(f"{requested!r} does not exist under the data roots")
+
+
+def bytes_below(folder: Path) -> int:
+    """The size of the files below ``folder`` (0 if it does not exist)."""
+    total = 0
+    for parent, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):  # removed meanwhile by its finished load
+                total += os.lstat(os.path.join(parent, name)).st_size
+    return total
 
 
 def remove_quietly(path: Path) -> None:

@@ -1,5 +1,6 @@
 """The HTTP surface every app shares: one error shape, request ids, body limits, logging."""
 
+import asyncio
 import contextvars
 import logging
 import re
@@ -13,12 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from pymilvus import MilvusException
-from pymilvus.exceptions import ConnectError, MilvusUnavailableException
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.errors import AppError
+from common.failures import explain
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,12 @@ _CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    408: "request_timeout",
     415: "unsupported_media_type",
     422: "invalid_input",
+    429: "too_many_requests",
     503: "backend_unavailable",
+    507: "insufficient_storage",
 }
 
 
@@ -73,6 +77,13 @@ def error_response(
         )
     )
     return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+
+
+def answer(error: AppError) -> JSONResponse:
+    """The response for an ``AppError``: its status, the error shape, its headers."""
+    return error_response(
+        error.status_code, error.code, error.message, error.details, error.headers() or None
+    )
 
 
 def url_for(request: Request, route: str, /, **path_params: Any) -> str:
@@ -116,10 +127,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _app_error(_: Request, error: AppError) -> JSONResponse:
         if error.status_code >= 500:
             log.warning("%s: %s", error.code, error.message)
-        retry = {"Retry-After": str(error.retry_after)} if error.retry_after else None
-        return error_response(
-            error.status_code, error.code, error.message, error.details, headers=retry
-        )
+        return answer(error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -139,23 +147,14 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(DBAPIError)
-    async def _sql_error(_: Request, error: DBAPIError) -> JSONResponse:
-        if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
-            log.warning("SQL unavailable: %s", error.orig)
-            return error_response(503, "backend_unavailable", "the SQL database is unavailable")
-        log.error("SQL error: %s", error)
-        return error_response(500, "internal_error", "internal error; see the server log")
-
     @app.exception_handler(MilvusException)
-    async def _milvus_error(_: Request, error: MilvusException) -> JSONResponse:
-        text = str(error).lower()
-        if isinstance(error, MilvusUnavailableException | ConnectError) or any(
-            word in text for word in ("unavailable", "connect", "deadline", "not ready")
-        ):
-            log.warning("Milvus unavailable: %s", error)
-            return error_response(503, "backend_unavailable", "Milvus is unavailable")
-        log.error("Milvus error: %s", error)
-        return error_response(500, "internal_error", "internal error; see the server log")
+    async def _backend_error(request: Request, error: Exception) -> JSONResponse:
+        explained = explain(error)
+        if explained is None:
+            log.error("%s failed: %s", request.url.path, error)
+            return error_response(500, "internal_error", "internal error; see the server log")
+        log.warning("%s: %s (%s)", request.url.path, explained.message, error)
+        return answer(explained)
 
 
 class _TrackedSend:
@@ -188,11 +187,19 @@ class UnexpectedErrorMiddleware:
         tracked = _TrackedSend(send)
         try:
             await self.app(scope, receive, tracked)
-        except Exception:
-            log.exception("unhandled error")
+        except Exception as error:
+            explained = explain(error)  # a full disk, say
+            if explained is None:
+                log.exception("unhandled error")
+            else:
+                log.warning("%s (%s)", explained.message, error)
             if tracked.started:
                 raise
-            response = error_response(500, "internal_error", "internal error; see the server log")
+            response = (
+                answer(explained)
+                if explained is not None
+                else error_response(500, "internal_error", "internal error; see the server log")
+            )
             await response(scope, receive, send)
 
 
@@ -203,11 +210,13 @@ class RequestContextMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # An app mounted in the launcher: the launcher's own layer gave the request its id.
+        if scope["type"] != "http" or "request_id" in scope:
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _SAFE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+        scope["request_id"] = request_id
         token = request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:
@@ -225,12 +234,15 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-class BodyLimitMiddleware:
-    """Refuse request bodies over the limit with 413, whether or not Content-Length is sent."""
+class BodyGuardMiddleware:
+    """Refuse request bodies over the size limit (413, whether or not Content-Length is sent)
+    and bodies that take longer than ``timeout`` seconds to arrive (408: a slow or stalled
+    client would otherwise hold its connection and its worker for as long as it likes)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -238,35 +250,59 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(scope, receive, send)
+            await self._refuse(scope, receive, send, _BodyTooLarge())
             return
         received = 0
+        complete = False
+        deadline = asyncio.get_running_loop().time() + self.timeout
         tracked = _TrackedSend(send)
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+        async def guarded_receive() -> Message:
+            nonlocal received, complete
+            if complete:  # the body is in: later receives wait for a disconnect, untimed
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise _BodyTooSlow from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise _BodyTooLarge
+                complete = not message.get("more_body", False)
             return message
 
         try:
-            await self.app(scope, counting_receive, tracked)
-        except _BodyTooLarge:
+            await self.app(scope, guarded_receive, tracked)
+        except (_BodyTooLarge, _BodyTooSlow) as refused:
             if not tracked.started:
-                await self._too_large(scope, receive, send)
+                await self._refuse(scope, receive, send, refused)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413, "payload_too_large", f"the request body is larger than {self.max_bytes} bytes"
-        )
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, refused: BaseException
+    ) -> None:
+        if isinstance(refused, _BodyTooSlow):
+            log.warning("cut off a client that sent its body too slowly")
+            response = error_response(
+                408,
+                "request_timeout",
+                f"the request body did not arrive within {self.timeout:g} s",
+                headers={"Connection": "close"},
+            )
+        else:
+            response = error_response(
+                413, "payload_too_large", f"the request body is larger than {self.max_bytes} bytes"
+            )
         await response(scope, receive, send)
 
 
 class _BodyTooLarge(BaseException):
     """Raised through the app so that no handler turns it into another status."""
+
+
+class _BodyTooSlow(BaseException):
+    """Raised through the app when the body's deadline passes."""
 
 
 class RequestIdFilter(logging.Filter):

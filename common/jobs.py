@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine, func, insert, select, update
 
-from common.errors import Conflict, NotFound
+from common.errors import Conflict, NotFound, TooManyJobs
+from common.failures import job_failure
 from common.record_store import utcnow
 from common.tables import job_errors_table, jobs_table
 
@@ -163,6 +164,20 @@ class JobStore:
         with self.engine.connect() as connection:
             return [_job(row) for row in connection.execute(query).mappings()]
 
+    def unfinished(self, collection: str) -> list[str]:
+        """The ids of the jobs queued or running for ``collection``, oldest first."""
+        query = (
+            select(jobs_table.c.id)
+            .where(
+                jobs_table.c.namespace == self.namespace,
+                jobs_table.c.collection == collection,
+                jobs_table.c.status.in_([JobStatus.queued, JobStatus.running]),
+            )
+            .order_by(jobs_table.c.created_at)
+        )
+        with self.engine.connect() as connection:
+            return list(connection.scalars(query))
+
     def update(self, job_id: str, **values: Any) -> None:
         with self.engine.begin() as connection:
             connection.execute(update(jobs_table).where(jobs_table.c.id == job_id).values(**values))
@@ -292,19 +307,39 @@ Work = Callable[[JobContext], None]
 
 
 class JobRunner:
-    """Runs one app's jobs, one at a time, on a worker thread."""
+    """Runs one app's jobs, one at a time, on a worker thread.
 
-    def __init__(self, store: JobStore) -> None:
+    ``max_queued``: how many jobs may wait for the worker; beyond, a new one is refused (429)
+    rather than queued without bound.
+    """
+
+    END_RETRY_SECONDS = 120
+
+    def __init__(self, store: JobStore, max_queued: int = 100) -> None:
         self.store = store
+        self.max_queued = max_queued
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"jobs-{store.namespace}"
         )
         self._cancel: dict[str, threading.Event] = {}
+        self._waiting: set[str] = set()
+        self._lock = threading.Lock()
+
+    def check_room(self) -> None:
+        """Refuse (429) if the queue is full; a load checks before it stores an upload."""
+        if len(self._waiting) >= self.max_queued:
+            raise TooManyJobs(
+                f"{len(self._waiting)} loads are already waiting (the most this server "
+                "queues); try again when some have finished"
+            )
 
     def submit(
         self, collection: str, source: str, work: Work, cleanup: Callable[[], None] | None = None
     ) -> Job:
-        job_id = self.store.create(collection, source)
+        with self._lock:
+            self.check_room()
+            job_id = self.store.create(collection, source)
+            self._waiting.add(job_id)
         accepted = self.store.get(job_id)  # as accepted: queued, whenever the worker starts it
         self._cancel[job_id] = threading.Event()
         self._executor.submit(self._run, job_id, work, cleanup)
@@ -337,6 +372,7 @@ class JobRunner:
         self._executor.shutdown(wait=True)
 
     def _run(self, job_id: str, work: Work, cleanup: Callable[[], None] | None) -> None:
+        self._waiting.discard(job_id)
         cancel = self._cancel[job_id]
         context = JobContext(self.store, job_id, cancel)
         try:
@@ -348,14 +384,29 @@ class JobRunner:
         except JobCancelled:
             outcome = {"status": JobStatus.cancelled}
         except Exception as error:
-            log.exception("job %s failed", job_id)
-            outcome = {"status": JobStatus.failed, "error": f"{type(error).__name__}: {error}"}
+            log.exception("job %s failed", job_id)  # the details, for whoever runs the server
+            outcome = {"status": JobStatus.failed, "error": job_failure(error)}
         finally:
             if cleanup is not None:
                 cleanup()
         try:
-            context.flush()
+            self._record_end(job_id, context, outcome)
         finally:
-            self.store.update(job_id, finished_at=utcnow(), **outcome)
             self._cancel.pop(job_id, None)  # only now: a cancel before this still finds it
         log.info("job %s %s: %s", job_id, outcome["status"], context.counts)
+
+    def _record_end(self, job_id: str, context: JobContext, outcome: dict[str, Any]) -> None:
+        """Write how the job ended, retrying while the SQL database is away (the outage may
+        be what ended it); if it does not come back, the next start marks the job failed."""
+        deadline = time.monotonic() + self.END_RETRY_SECONDS
+        while True:
+            try:
+                context.flush()
+                self.store.update(job_id, finished_at=utcnow(), **outcome)
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    log.exception("job %s: cannot record that it %s", job_id, outcome["status"])
+                    return
+                log.warning("job %s: recording its end failed; retrying", job_id)
+                time.sleep(1)

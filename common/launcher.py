@@ -18,7 +18,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from common.app import create_app, quiet_openmp
 from common.frontend import serve_frontend
-from common.http import configure_logging
+from common.http import (
+    RequestContextMiddleware,
+    UnexpectedErrorMiddleware,
+    configure_logging,
+    install_error_handlers,
+)
 from common.settings import Settings
 from common.solution import Solution
 from common.startup import open_storage, reported, run
@@ -62,6 +67,10 @@ def create_site(solutions: Sequence[Solution[Any]], settings: Settings | None = 
             storage.close()
 
     site = FastAPI(title="Search apps", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # The site's own answers (a path under no app) have the apps' error shape and request id.
+    install_error_handlers(site)
+    site.add_middleware(UnexpectedErrorMiddleware)
+    site.add_middleware(RequestContextMiddleware)
     for prefix, app in apps.items():
         site.mount(f"/{prefix}", app)
     serve_frontend(site, [(s, f"{s.namespace}/") for s in solutions], settings)

@@ -39,6 +39,30 @@ class Settings(BaseSettings):
     upload_dir: Path = Field(Path("./data/uploads"), description="Where uploads are stored.")
     media_dir: Path = Field(Path("./data/media"), description="Item files: originals, thumbnails.")
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0, description="Largest request body.")
+    max_upload_dir_bytes: int = Field(
+        2 * 1024**3,
+        gt=0,
+        description="Most bytes of uploads waiting in `upload_dir` for their load; beyond, an "
+        "upload gets 507.",
+    )
+    max_queued_jobs: int = Field(
+        20, ge=1, le=10_000, description="Loads that may wait for an app's job worker; beyond, 429."
+    )
+    header_timeout_s: float = Field(
+        10, gt=0, le=3600, description="Seconds a client has to send a request's headers."
+    )
+    body_timeout_s: float = Field(
+        60,
+        gt=0,
+        le=86_400,
+        description="Seconds a client has to send a whole request body (an upload of "
+        "`max_upload_bytes` at 1 MB/s takes 50 s); slower clients are cut off with 408.",
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="When set, routes that write (create, load, add, delete, cancel) need "
+        "`Authorization: Bearer <key>`; searches and reads stay open. See docs/architecture.md.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS; none by default."
     )

@@ -8,6 +8,7 @@ only with ``SEARCH_LOG_LEVEL=debug``. Anything else that fails at start is a bug
 its traceback.
 """
 
+import asyncio
 import errno
 import fcntl
 import logging
@@ -22,6 +23,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from common.collection import Storage
 from common.errors import BackendUnavailable, StartupError
@@ -181,7 +183,7 @@ def run(app: FastAPI, settings: Settings, docs: str = "/docs") -> None:
         uvicorn_log.addFilter(hide)
     url = f"http://{settings.host}:{settings.port}"
     server = _Server(
-        uvicorn.Config(app, log_config=None),
+        uvicorn.Config(app, log_config=None, http=headers_timed(settings.header_timeout_s)),
         f"{url}/ (web front-end; API docs at {docs}; Ctrl-C stops it)",
     )
     try:
@@ -194,6 +196,52 @@ def run(app: FastAPI, settings: Settings, docs: str = "/docs") -> None:
         raise
     finally:
         uvicorn_log.removeFilter(hide)
+
+
+def headers_timed(seconds: float) -> type[H11Protocol]:
+    """Uvicorn's HTTP/1.1 protocol, closing a connection whose request headers have not all
+    arrived ``seconds`` after its first byte (or after it opened).
+
+    Uvicorn times out only idle kept-alive connections; a client sending its headers a byte
+    at a time would hold its connection for ever. The body has its own deadline
+    (``common.http.BodyGuardMiddleware``).
+    """
+
+    class HeadersTimedH11(H11Protocol):
+        _headers_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            between_requests = self.cycle is None or self.cycle.response_complete
+            if between_requests and self._headers_timer is None:
+                self._arm()  # the first bytes of the next request on a kept-alive connection
+            before = self.cycle
+            super().data_received(data)
+            if self.cycle is not before:  # its headers are in: the request has started
+                self._disarm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._headers_timer = self.loop.call_later(seconds, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._headers_timer is not None:
+                self._headers_timer.cancel()
+                self._headers_timer = None
+
+        def _too_slow(self) -> None:
+            self._headers_timer = None
+            if not self.transport.is_closing():
+                log.warning("closed a connection whose headers took over %g s", seconds)
+                self.transport.close()
+
+    return HeadersTimedH11
 
 
 class _Server(uvicorn.Server):

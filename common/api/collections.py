@@ -5,8 +5,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from common.access import WriteAccess
 from common.collection import Collection
 from common.context import CollectionName, Context, ExistingCollection
+from common.errors import Conflict
 from common.http import ErrorResponse, Responses
 from common.names import MAX_NAME_LENGTH, NAME_PATTERN
 
@@ -100,6 +102,7 @@ def collections_router(options: type[BaseModel] | None = None) -> APIRouter:
         "",
         status_code=201,
         summary="Create an empty collection",
+        dependencies=[WriteAccess],
         responses={409: {"model": ErrorResponse, "description": "It exists."}, **INVALID},
     )
     def create_collection(
@@ -121,10 +124,28 @@ def collections_router(options: type[BaseModel] | None = None) -> APIRouter:
         return info(collection)
 
     @router.delete(
-        "/{name}", status_code=204, summary="Drop a collection from both stores", responses=UNKNOWN
+        "/{name}",
+        status_code=204,
+        summary="Drop a collection from both stores",
+        dependencies=[WriteAccess],
+        responses={
+            **UNKNOWN,
+            409: {"model": ErrorResponse, "description": "A load is queued or running for it."},
+        },
     )
     def drop_collection(name: CollectionName, context: Context) -> Response:
-        """Drop the collection's vectors, records and item files. This cannot be undone."""
+        """Drop the collection's vectors, records and item files. This cannot be undone.
+
+        Refused (409) while a load is queued or running for the collection: cancel it
+        (`POST /jobs/{id}/cancel`) and drop once it has ended.
+        """
+        loading = context.jobs.unfinished(name)
+        if loading:
+            raise Conflict(
+                f"a load is writing to {name!r} (job {loading[0]}): cancel it with "
+                f"POST /jobs/{loading[0]}/cancel and drop the collection once it has ended",
+                details=[{"job": job} for job in loading],
+            )
         context.collections.drop(name)
         return Response(status_code=204)
 

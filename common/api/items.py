@@ -12,6 +12,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import APIRouter, Body, File, Query, Request, Response
 from pydantic import BaseModel
 
+from common.access import WriteAccess
 from common.collection import Collection
 from common.context import CollectionName, Context, ExistingCollection, ItemId
 from common.http import ErrorResponse, Responses, json_example
@@ -69,6 +70,7 @@ def items_router(record: type[Record], add: AddItem[Any] | None = None) -> APIRo
         @router.post(
             "",
             status_code=201,
+            dependencies=[WriteAccess],
             response_model=hook.response_model or Stored,
             summary=hook.summary,
             description=hook.description or None,
@@ -108,7 +110,9 @@ def items_router(record: type[Record], add: AddItem[Any] | None = None) -> APIRo
     )
     def list_items(
         collection: ExistingCollection,
-        offset: Annotated[int, Query(ge=0, description="Items to skip.", examples=[0])] = 0,
+        offset: Annotated[
+            int, Query(ge=0, le=2**63 - 1, description="Items to skip.", examples=[0])
+        ] = 0,
         limit: Annotated[
             int, Query(ge=1, le=500, description="Items per page.", examples=[50])
         ] = 50,
@@ -129,7 +133,13 @@ def items_router(record: type[Record], add: AddItem[Any] | None = None) -> APIRo
         """The stored record of one item, by the id it was given when it was stored."""
         return stored(Stored, collection.get(item_id))
 
-    @router.delete("/{item_id}", status_code=204, summary="Delete one item", responses=UNKNOWN)
+    @router.delete(
+        "/{item_id}",
+        status_code=204,
+        dependencies=[WriteAccess],
+        summary="Delete one item",
+        responses=UNKNOWN,
+    )
     def delete_item(collection: ExistingCollection, item_id: ItemId) -> Response:
         """Delete one item from both stores (and its files, if it has any)."""
         if not collection.delete([item_id]):

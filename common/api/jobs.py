@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse
 
+from common.access import WriteAccess
 from common.context import Context
 from common.http import ErrorResponse, Responses
 from common.jobs import Job
@@ -89,6 +90,7 @@ async def job_events(job_id: JobId, context: Context, request: Request) -> Event
 @router.post(
     "/{job_id}/cancel",
     status_code=202,
+    dependencies=[WriteAccess],
     summary="Ask a queued or running job to stop",
     responses={
         **NOT_FOUND,

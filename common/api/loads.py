@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 from fastapi import APIRouter, Body, File, Form, Request, Response, UploadFile
 from pydantic import BaseModel, Field, create_model
 
+from common.access import WriteAccess
 from common.context import AppContext, CollectionName, Context
-from common.errors import NotFound
-from common.files import remove_quietly, resolve_under_roots
+from common.errors import InsufficientStorage, NotFound
+from common.files import bytes_below, remove_quietly, resolve_under_roots
 from common.http import ErrorResponse, json_example, url_for
 from common.jobs import JOB_EXAMPLE, Job, JobContext
 from common.loading import prefetch, run_load
+from common.settings import Settings
 from common.solution import Loader, Parser
 from common.sources import store_uploads, unsupported
 
@@ -43,6 +45,8 @@ def queued(source: str) -> dict[int | str, dict[str, Any]]:
 
 class PathLoad(BaseModel):
     path: str = Field(
+        min_length=1,
+        max_length=4096,  # PATH_MAX
         description="A file or folder below one of the server's data roots "
         "(`SEARCH_DATA_ROOTS`), relative to a root or absolute. A folder is read recursively.",
         examples=["library.csv"],
@@ -61,6 +65,19 @@ class LoadSource:
     def discard(self) -> None:
         if self.is_upload:
             remove_quietly(self.path)
+
+
+def check_upload_room(settings: Settings, incoming: int) -> None:
+    """Refuse (507) an upload that would take the upload folder over its limit.
+
+    Checked before storing: uploads arriving together may overshoot by one request's size.
+    """
+    waiting = bytes_below(settings.upload_dir)
+    if waiting + incoming > settings.max_upload_dir_bytes:
+        raise InsufficientStorage(
+            f"uploads waiting to be loaded already take {waiting} of the "
+            f"{settings.max_upload_dir_bytes} bytes allowed; try again when loads have finished"
+        )
 
 
 def start_load(context: AppContext, name: str, source: LoadSource) -> Job:
@@ -130,12 +147,18 @@ def loads_router(loader: Loader, *, example: str) -> APIRouter:
             "description": "The source is empty or unreadable as a whole (wrong encoding, "
             "missing columns, not a zip); nothing was loaded.",
         },
+        429: {
+            "model": ErrorResponse,
+            "description": "Too many loads are waiting (`SEARCH_MAX_QUEUED_JOBS`); try again "
+            "after `Retry-After` seconds.",
+        },
     }
 
     @router.post(
         "",
         status_code=202,
         summary=f"Load uploaded files ({formats}) as a job",
+        dependencies=[WriteAccess],
         description=f"""Upload one file, or several (repeat `file`); the load runs in the
 background as a job. Answers **202** at once with the job and its URL in `Location`;
 follow it with `GET /jobs/{{id}}` or its Server-Sent Events at `/jobs/{{id}}/events`. Items
@@ -147,7 +170,15 @@ curl -F file=@{example} localhost:8000/collections/<collection>/loads
 ```
 """,
         response_description=ACCEPTED,
-        responses={**queued(example), **errors},
+        responses={
+            **queued(example),
+            **errors,
+            507: {
+                "model": ErrorResponse,
+                "description": "No room for the upload: the uploads waiting to be loaded "
+                "(`SEARCH_MAX_UPLOAD_DIR_BYTES`) or the disk are full.",
+            },
+        },
     )
     def load_upload(
         name: CollectionName,
@@ -160,6 +191,8 @@ curl -F file=@{example} localhost:8000/collections/<collection>/loads
         options: Annotated[Options, Form()],  # type: ignore[valid-type]
     ) -> Job:
         uploads = file
+        context.runner.check_room()
+        check_upload_room(context.settings, sum(u.size or 0 for u in uploads))
         folder = store_uploads(
             [(u.filename or "upload", u.file) for u in uploads],
             context.settings.upload_dir / uuid.uuid4().hex,
@@ -179,6 +212,7 @@ curl -F file=@{example} localhost:8000/collections/<collection>/loads
         "/path",
         status_code=202,
         summary="Load a file or folder that is already on the server, below a data root",
+        dependencies=[WriteAccess],
         response_description=ACCEPTED,
         responses={
             **queued(example),
@@ -199,6 +233,7 @@ curl -F file=@{example} localhost:8000/collections/<collection>/loads
 
         Answers **202** with the job at once, as an upload does.
         """
+        context.runner.check_room()
         path = resolve_under_roots(body.path, context.settings.data_roots)
         if path.is_file() and path.suffix.lower() not in loader.suffixes:
             raise unsupported(path.name, loader.suffixes)
@@ -210,10 +245,12 @@ curl -F file=@{example} localhost:8000/collections/<collection>/loads
         "/sample",
         status_code=202,
         summary="Load this app's sample data",
+        dependencies=[WriteAccess],
         response_description=ACCEPTED,
         responses={
             **queued("sample"),
             404: {"model": ErrorResponse, "description": "This app ships no sample."},
+            429: errors[429],
         },
     )
     def load_sample(
@@ -223,6 +260,7 @@ curl -F file=@{example} localhost:8000/collections/<collection>/loads
 
         Answers **202** with the job at once.
         """
+        context.runner.check_room()
         source = sample_source(context)
         if source is None:
             raise NotFound("this app ships no sample data")

@@ -21,6 +21,7 @@ from common import (
     UnsupportedMediaType,
     url_for,
 )
+from common.access import WriteAccess
 from common.encoders import Encoder
 from common.errors import NotFound
 from common.files import remove_quietly, store_upload
@@ -479,7 +480,12 @@ def get_video(collection: ExistingCollection, video_id: ItemId, request: Request
     return Storyboard(video=video_of(request, collection, frames[0]), shots=shots)
 
 
-@router.delete("/collections/{name}/videos/{video_id}", summary="Delete a video", responses=UNKNOWN)
+@router.delete(
+    "/collections/{name}/videos/{video_id}",
+    dependencies=[WriteAccess],
+    summary="Delete a video",
+    responses=UNKNOWN,
+)
 def delete_video(collection: ExistingCollection, video_id: ItemId) -> Deleted:
     """Remove the video, its sampled frames, its faces and its files from both stores."""
     ids = [int(f["id"]) for f in _frames(collection, video_id)]
