@@ -18,7 +18,9 @@ def finish_openapi(app: FastAPI, default_collection: str) -> None:
       collection;
     * examples keep their ``null`` fields (FastAPI drops every ``None`` from the schema);
     * file fields also say ``format: binary``, by which Swagger UI offers a file chooser for
-      each item of a list of files too.
+      each item of a list of files too;
+    * every status the shared layers may answer is listed, with the error shape (see
+      ``_document_errors``).
     """
     generate = app.openapi
 
@@ -45,6 +47,7 @@ def finish_openapi(app: FastAPI, default_collection: str) -> None:
                         parameter["schema"]["examples"] = [default_collection]
             _restore_nulls(schema)
             _mark_files(schema)
+            _document_errors(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -101,3 +104,44 @@ def _mark_files(schema: Schema) -> None:
                 visit(value)
 
     visit(schema["components"]["schemas"])
+
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds after which trying again may work.",
+        "schema": {"type": "integer"},
+    }
+}
+_BODY_ERRORS = {
+    "400": "The body could not be parsed (malformed JSON or multipart, over 1,000 files).",
+    "408": "The body did not arrive within `SEARCH_BODY_TIMEOUT_S` seconds.",
+    "413": "The body is larger than `SEARCH_MAX_UPLOAD_BYTES`.",
+}
+_UNAUTHORIZED = "This route writes and the server sets `SEARCH_API_KEY`: send it as a bearer token."
+_UNAVAILABLE = (
+    "Milvus or the SQL database is unavailable, or too many queries are waiting for the "
+    "encoder; try again after `Retry-After` seconds."
+)
+_INTERNAL = "A bug: the message gives the request id to find in the server log."
+
+
+def _document_errors(schema: Schema) -> None:
+    """List the statuses that the shared layers answer for any route they wrap, each with the
+    error shape: body parsing, size and deadline (400, 408, 413), write access (401), a
+    backend away (503), a bug (500); ``Retry-After`` where it is sent (429, 503, 507)."""
+    shape = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    for path, item in schema.get("paths", {}).items():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            added: dict[str, str] = {"500": _INTERNAL}
+            if "requestBody" in operation:
+                added.update(_BODY_ERRORS)
+            if operation.get("security"):
+                added["401"] = _UNAUTHORIZED
+            if path.startswith(("/collections", "/jobs")):  # they read or write the stores
+                added["503"] = _UNAVAILABLE
+            for status, description in added.items():
+                responses.setdefault(status, {"description": description, "content": shape})
+            for status in ("429", "503", "507"):
+                if status in responses:
+                    responses[status].setdefault("headers", _RETRY_AFTER)

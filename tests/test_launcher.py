@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from common.launcher import create_site, installed
 from common.settings import Settings
 from solutions import APPS
-from tests.helpers import use_embedded_storage, wait_for_job, with_encoders
+from tests.helpers import error_of, use_embedded_storage, wait_for_job, with_encoders
 from tests.imagery import encoded, photos
 
 
@@ -35,6 +35,14 @@ def test_one_process_serves_every_app(
                 op["operationId"] for path in spec["paths"].values() for op in path.values()
             ]
             assert len(operations) == len(set(operations)), operations
+        for path in ("/nope", "/qa/jobs/abc%0A/events", "/images/%0A"):  # under no app
+            missing = site.get(path)
+            assert missing.status_code == 404, path
+            assert error_of(missing)["code"] == "not_found"
+            assert missing.headers["x-request-id"] == error_of(missing)["request_id"]
+        inside = site.get("/qa/jobs/nope", headers={"x-request-id": "mine-1"})  # in an app
+        assert inside.status_code == 404 and error_of(inside)["request_id"] == "mine-1"
+        assert inside.headers.get_list("x-request-id") == ["mine-1"]  # given once, not twice
         for prefix in ("qa", "images", "molecules", "video"):  # samples load on first start
             job = site.get(f"/{prefix}/jobs").json()[0]
             finished = wait_for_job(site, job["id"], prefix=f"/{prefix}", timeout=300)

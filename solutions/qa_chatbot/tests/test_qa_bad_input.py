@@ -158,6 +158,39 @@ CASES: dict[str, tuple[Callable[[TestClient], Response], int, str]] = {
         404,
         "not_found",
     ),
+    "path with a 300-character name": (
+        lambda c: c.post("/collections/faq/loads/path", json={"path": "n" * 300 + ".csv"}),
+        404,
+        "not_found",
+    ),
+    "path 1,500 folders deep": (
+        lambda c: c.post("/collections/faq/loads/path", json={"path": "d/" * 1500 + "x.csv"}),
+        404,
+        "not_found",
+    ),
+    "path of 100,000 characters": (
+        lambda c: c.post("/collections/faq/loads/path", json={"path": "p" * 100_000}),
+        422,
+        "invalid_input",
+    ),
+    "page offset 2**63": (
+        lambda c: c.get("/collections/faq/items", params={"offset": 2**63}),
+        422,
+        "invalid_input",
+    ),
+    "page offset 2**64": (
+        lambda c: c.get("/collections/faq/items", params={"offset": 2**64}),
+        422,
+        "invalid_input",
+    ),
+    "1,001 files in one upload": (
+        lambda c: c.post(
+            "/collections/faq/loads",
+            files=[("file", (f"{i}.csv", b"question,answer\nq?,a\n")) for i in range(1001)],
+        ),
+        400,
+        "bad_request",
+    ),
     "path empty": (
         lambda c: c.post("/collections/faq/loads/path", json={"path": " "}),
         422,
@@ -268,6 +301,11 @@ def test_odd_queries_are_answered_and_change_nothing(loaded: TestClient, query: 
         for hit in searched.json()["results"]:
             assert (hit["dense_rank"] is not None) or (hit["lexical_rank"] is not None)
     assert snapshot(loaded) == before
+
+
+def test_the_last_page_offset_there_can_be_is_an_empty_page(loaded: TestClient) -> None:
+    response = loaded.get("/collections/faq/items", params={"offset": 2**63 - 1})
+    assert response.status_code == 200 and response.json() == []
 
 
 def test_symlink_out_of_a_data_root_is_refused(loaded: TestClient, tmp_path: Path) -> None:
