@@ -13,6 +13,12 @@ class VideoSettings(Settings):
     max_upload_bytes: int = Field(
         1024 * 1024 * 1024, gt=0, description="Largest request body (videos are big)."
     )
+    body_timeout_s: float = Field(
+        1800,
+        gt=0,
+        le=86_400,
+        description="Seconds a client has to send a whole request body (1 GiB at 0.6 MB/s).",
+    )
     video_max_pixels: int = Field(
         3840 * 2160,
         gt=0,
