@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -69,10 +70,14 @@ class Recorded:
 
 
 @contextmanager
-def serving(app: FastAPI | Recorded) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free local port; yield its base URL (ending in ``/``)."""
+def serving(app: FastAPI | Recorded, **config: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free local port; yield its base URL (ending in ``/``).
+
+    ``config``: more of uvicorn's settings (e.g. ``http=`` a protocol class)."""
     port = reserve_ports(1)[0]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, **config)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 300

@@ -11,12 +11,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from common.app import create_app
 from common.startup import headers_timed
 from solutions.qa_chatbot.settings import QASettings
-from tests.backends import reserve_ports
+from tests.browser import serving
 
 DEADLINE = 2.0  # seconds, for headers and for bodies
 
@@ -24,24 +23,8 @@ DEADLINE = 2.0  # seconds, for headers and for bodies
 @pytest.fixture
 def server(qa_solution, settings: QASettings) -> Iterator[str]:  # type: ignore[no-untyped-def]
     timed = settings.model_copy(update={"header_timeout_s": DEADLINE, "body_timeout_s": DEADLINE})
-    port = reserve_ports(1)[0]
-    config = uvicorn.Config(
-        create_app(qa_solution, timed),
-        host="127.0.0.1",
-        port=port,
-        http=headers_timed(DEADLINE),
-        log_config=None,
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.1)
-    yield f"127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=30)
+    with serving(create_app(qa_solution, timed), http=headers_timed(DEADLINE)) as url:
+        yield url.removeprefix("http://").rstrip("/")
 
 
 def trickle(address: str, head: bytes, tail: bytes) -> tuple[float, bytes]:
