@@ -230,14 +230,19 @@ class Collection:
         ]
         try:
             self._vectors.insert(self.physical, rows)
+        except Exception:
+            log.exception("storing %d vectors in %s failed; rolling back", len(ids), self.physical)
+            self._undo(ids)
+            raise
+        try:
             with self._records.transaction() as connection:
                 self._records.set_state(self.table, ids, READY, connection)
                 if self.lexical is not None:
                     texts = [(e.id, self._text(e.record)) for e in entries]
                     self.lexical.add(texts, connection)
         except Exception:
-            log.exception("storing %d vectors in %s failed; rolling back", len(ids), self.physical)
-            self._undo(ids)
+            log.exception("marking %d items of %s ready failed", len(ids), self.physical)
+            self._undo_unless_ready(ids)
             raise
 
     def _text(self, record: Mapping[str, Any]) -> str:
@@ -257,9 +262,11 @@ class Collection:
                 self.lexical.delete(ids, connection)
 
     def _undo(self, ids: Sequence[int], *, files_only: bool = False) -> None:
-        """Best-effort rollback: each step runs even if an earlier one fails (a backend may be
-        down); whatever is left stays marked pending, and the next add of the same item or
-        the next start clears it."""
+        """Roll back a failed add in the safe order: vectors, then rows, then files. It stops
+        at the first step that fails (a backend may be down): the rows stay marked pending,
+        and the next add of the same items or the next start removes what is left in both
+        stores. Deleting the rows while the vectors might still be in Milvus would leave
+        vectors no recovery can find."""
         steps: list[Callable[[], None]] = [lambda: self._delete_files(ids)]
         if not files_only:
             steps = [
@@ -271,7 +278,21 @@ class Collection:
             try:
                 step()
             except Exception:
-                log.warning("rollback step failed for %d ids of %s", len(ids), self.physical)
+                log.warning("rollback of %d ids of %s stopped", len(ids), self.physical)
+                return
+
+    def _undo_unless_ready(self, ids: Sequence[int]) -> None:
+        """After the transaction marking items ready failed: it may have committed and only
+        its answer been lost. Undo the items still not ready; if SQL cannot say, leave both
+        stores as they are (pending rows with their vectors, which recovery clears)."""
+        try:
+            states = self._records.states(self.table, list(ids))
+        except Exception:
+            log.warning("cannot tell whether %d items of %s were stored", len(ids), self.physical)
+            return
+        not_ready = [i for i in ids if states.get(i) != READY]
+        if not_ready:
+            self._undo(not_ready)
 
     def _write_files(self, entries: Sequence[Entry]) -> None:
         media = self.storage.media

@@ -15,11 +15,13 @@ from common.errors import AppError, BackendUnavailable, InsufficientStorage, Not
 
 # Milvus: "collection not found" (code 100), and the legacy "CollectionNotExists" (4).
 _MILVUS_NO_COLLECTION = {4, 100}
+_MILVUS_NOT_LOADED = 101
 _MILVUS_OUTAGE_WORDS = ("unavailable", "connect", "deadline", "not ready", "closed channel")
 # SQL: SQLite's "no such table", MySQL's "Table ... doesn't exist".
 _MYSQL_NO_TABLE = 1146
 
 MILVUS_DOWN = "Milvus is unavailable"
+MILVUS_LOADING = "Milvus is still loading the collection (it restarted)"
 SQL_DOWN = "the SQL database is unavailable"
 COLLECTION_GONE = "the collection was dropped while this was running"
 DISK_FULL = "the server's disk is full"
@@ -44,6 +46,8 @@ def _milvus(error: MilvusException) -> AppError | None:
         word in text for word in _MILVUS_OUTAGE_WORDS
     ):
         return BackendUnavailable(MILVUS_DOWN)
+    if error.code == _MILVUS_NOT_LOADED or "not loaded" in text:  # reloading after a restart
+        return BackendUnavailable(MILVUS_LOADING)
     if error.code in _MILVUS_NO_COLLECTION or "collection not found" in text:
         return NotFound(COLLECTION_GONE)
     return None
@@ -63,7 +67,7 @@ def job_failure(error: BaseException) -> str:
     explained = explain(error)
     again = "run the load again (items already stored are skipped)"
     if isinstance(explained, BackendUnavailable):
-        store = "Milvus" if explained.message == MILVUS_DOWN else "The SQL database"
+        store = "The SQL database" if explained.message == SQL_DOWN else "Milvus"
         return f"{store} became unavailable during the load; {again} once it is back."
     if isinstance(explained, NotFound) and explained.message == COLLECTION_GONE:
         return "The collection was dropped during the load."

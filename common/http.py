@@ -340,3 +340,6 @@ def configure_logging(level: str) -> None:
     root.setLevel(level.upper())
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # CPU feature probing
     logging.getLogger("mysql.connector").setLevel(logging.WARNING)  # auth plugin chatter
+    # A traceback for every failed Milvus call (50 lines a request while Milvus is down); the
+    # error handlers log each failure once, with the request id.
+    logging.getLogger("pymilvus.decorators").setLevel(logging.CRITICAL)

@@ -37,7 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
-import milvus
+import milvus  # type: ignore[import-untyped]
 import mysql.connector
 from milvus import MilvusServerConfig
 from pymilvus import MilvusClient
@@ -357,7 +357,9 @@ class MilvusServer:
     etcd — is chosen free at start, so servers from overlapping test runs
     coexist.
 
-    Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`.  For fault
+    tests, :meth:`kill` crashes it (SIGKILL) keeping its directory, data and ports, and
+    :meth:`restart` brings it back on the same ports with the same data.
 
     Server 2.3.5 differs from Milvus Lite in ways tests meet: collections
     default to Bounded consistency (a search right after an insert may miss
@@ -375,6 +377,8 @@ class MilvusServer:
         self._instance_dir: Path | None = None
         self._lock_handle: int | None = None
         self._ports: dict[str, int] = {}
+        self._argv: list[str] = []
+        self._env: dict[str, str] = {}
 
     # -- public API ---------------------------------------------------------
 
@@ -402,7 +406,8 @@ class MilvusServer:
     def pid(self) -> int:
         """Process id (and process group id) of the server."""
         self._require_started()
-        assert self._proc is not None
+        if self._proc is None:
+            raise RuntimeError("MilvusServer is killed; restart() it first")
         return self._proc.pid
 
     @property
@@ -428,8 +433,8 @@ class MilvusServer:
         Retries with fresh ports if one was taken in the meantime; raises
         :class:`BackendUnavailable` with the log tail on any other failure.
         """
-        if self._proc is not None:
-            raise RuntimeError("MilvusServer already started")
+        if self._instance_dir is not None:
+            raise RuntimeError("MilvusServer already started (restart() it after a kill())")
         bin_dir = _unpack_milvus_binaries(self._cache_dir)
         instances_dir = self._cache_dir / "instances"
         _sweep_stale_instances(instances_dir)
@@ -457,6 +462,74 @@ class MilvusServer:
         """Kill the server and delete its directory (its data is disposable)."""
         self._abandon(remove=True)
 
+    def kill(self) -> None:
+        """Crash the server: SIGKILL its process group, as the OOM killer would.
+
+        Unlike :meth:`stop`, the instance directory (config, etcd data, segments, logs) and
+        the ports are kept, so :meth:`restart` brings back the same server with its data.
+        Clients see the port refuse connections until then.
+        """
+        self._require_started()
+        if self._proc is not None:
+            _terminate(self._proc, grace=0)
+            # The pid file would make the next start believe the server still runs.
+            _remove_milvus_droppings(self.instance_dir.name, self._proc.pid)
+            self._proc = None
+
+    def restart(self) -> Self:
+        """Start the server again in the same directory, on the same ports, with the same
+        config, and wait until it serves ``list_collections`` (a running one is killed first).
+
+        The embedded etcd comes back with its data, so collections, their rows (even
+        those not flushed yet) and their load state survive.  This takes about as long as
+        a first start (6-10 s on a 2-core machine), but collections are still loading when
+        it returns, for tens of seconds more (searches fail meanwhile): :meth:`wait_loaded`
+        waits for them.  The ports cannot change (clients hold the address), so if another
+        program took one meanwhile this raises :class:`BackendUnavailable`.
+        """
+        self._require_started()
+        self.kill()
+        self._spawn_server()
+        try:
+            self._wait_ready()
+        except _PortClash as clash:
+            self.kill()
+            raise BackendUnavailable(
+                f"Milvus cannot restart on its ports: another program took one ({clash})"
+            ) from None
+        except BaseException:
+            self.kill()  # the directory stays: stop() removes it, the log explains
+            raise
+        return self
+
+    def wait_loaded(self, timeout: float = MILVUS_READY_TIMEOUT) -> float:
+        """Wait until every collection is loaded (searchable); return the seconds waited.
+
+        After a restart 2.3.5 reloads the collections that were loaded, by itself; that
+        took 25-30 s for a small collection on a 2-core machine, and meanwhile searches
+        fail with code 101, "collection not loaded".
+        """
+        start = time.monotonic()
+        deadline = start + timeout
+        client = MilvusClient(uri=self.uri, timeout=10)
+        try:
+            pending = set(client.list_collections(timeout=10))
+            while pending:
+                for name in list(pending):
+                    state = client.get_load_state(name, timeout=10).get("state")
+                    if str(state).rsplit(".", 1)[-1] == "Loaded":
+                        pending.discard(name)
+                if pending and time.monotonic() > deadline:
+                    raise BackendUnavailable(
+                        f"Milvus at {self.uri}: {sorted(pending)} still not loaded after "
+                        f"{timeout:.0f} s.\n{self._log_excerpt()}"
+                    )
+                if pending:
+                    time.sleep(0.2)
+        finally:
+            client.close()
+        return time.monotonic() - start
+
     def __enter__(self) -> Self:
         """Start the server."""
         return self.start()
@@ -473,7 +546,8 @@ class MilvusServer:
     # -- internals ----------------------------------------------------------
 
     def _require_started(self) -> None:
-        if self._proc is None:
+        """Started, and not stopped since (it may be killed, waiting for a restart)."""
+        if self._instance_dir is None:
             raise RuntimeError("MilvusServer is not started")
 
     def _launch(self, bin_dir: Path, instances_dir: Path) -> None:
@@ -500,9 +574,15 @@ class MilvusServer:
         )
         # -alias gives each server its own /run/milvus/standalone-<alias>.pid
         # instead of all of them sharing (and deleting) standalone.pid.
-        argv = [str(bin_dir / "milvus"), "run", "standalone", "-alias", instance_dir.name]
+        self._argv = [str(bin_dir / "milvus"), "run", "standalone", "-alias", instance_dir.name]
+        self._env = env
+        self._spawn_server()
+
+    def _spawn_server(self) -> None:
+        """Run the server of the prepared instance directory (at start and at restart)."""
+        assert self._instance_dir is not None and self._lock_handle is not None
         self._proc = _spawn(
-            argv, log_path=instance_dir / "logs" / "server.log", cwd=instance_dir, env=env
+            self._argv, log_path=self.log_path, cwd=self._instance_dir, env=self._env
         )
         # For the sweeper, should this process die without stop().
         os.ftruncate(self._lock_handle, 0)
@@ -612,6 +692,23 @@ class MySQLBackend:
     _server: _MariaDBServer | None = field(default=None, repr=False)
     _closed: bool = field(default=False, repr=False)
 
+    def kill_server(self) -> None:
+        """Crash the throwaway server (SIGKILL), keeping its data and port for
+        :meth:`restart_server`; clients see connections refused meanwhile."""
+        self._throwaway().kill()
+
+    def restart_server(self) -> None:
+        """Start the throwaway server again on the same port with the same data (stopping
+        it cleanly first if it runs): ``url`` works again once this returns."""
+        self._throwaway().restart()
+
+    def _throwaway(self) -> _MariaDBServer:
+        if self._server is None:
+            raise RuntimeError(
+                f"only a throwaway server can be killed or restarted; this one is {self.origin}"
+            )
+        return self._server
+
     def close(self) -> None:
         """Drop the session database and stop the throwaway server, if any."""
         if self._closed:
@@ -720,13 +817,19 @@ def _find_program(*names: str) -> str | None:
 
 
 class _MariaDBServer:
-    """A throwaway ``mariadbd`` on a free 127.0.0.1 port, data under a temp dir."""
+    """A throwaway ``mariadbd`` on a free 127.0.0.1 port, data under a temp dir.
+
+    :meth:`kill` and :meth:`restart` take it down and bring it back with the same data
+    and port, for fault tests; :meth:`stop` ends it for good and deletes its data.
+    """
 
     def __init__(self, workdir: Path) -> None:
         self._workdir = Path(workdir)
         self._proc: subprocess.Popen[bytes] | None = None
         self._base: Path | None = None
         self._socket_dir: Path | None = None
+        self._argv: list[str] = []
+        self.port: int | None = None
 
     def start(self) -> str:
         """Initialise, start, create a TCP test user; return its server URL."""
@@ -766,30 +869,25 @@ class _MariaDBServer:
                 f"{(install.stdout + install.stderr)[-3000:]}"
             )
 
+        self._argv = [
+            mariadbd,
+            "--no-defaults",
+            f"--user={user}",
+            f"--datadir={datadir}",
+            f"--socket={sock}",
+            f"--pid-file={base / 'mariadbd.pid'}",
+            "--bind-address=127.0.0.1",
+            "--skip-name-resolve",
+            "--character-set-server=utf8mb4",
+        ]
         for _attempt in range(3):
             port = reserve_ports(1)[0]
-            log_start = log.stat().st_size if log.exists() else 0
-            self._proc = _spawn(
-                [
-                    mariadbd,
-                    "--no-defaults",
-                    f"--user={user}",
-                    f"--datadir={datadir}",
-                    f"--socket={sock}",
-                    f"--pid-file={base / 'mariadbd.pid'}",
-                    f"--port={port}",
-                    "--bind-address=127.0.0.1",
-                    "--skip-name-resolve",
-                    "--character-set-server=utf8mb4",
-                ],
-                log_path=log,
-                cwd=base,
-            )
-            if self._wait_ready(sock, log, log_start):
+            if self._launch(port):
                 break
             self._terminate()  # lost a race for the port: try another
         else:
             raise BackendUnavailable(f"mariadbd could not bind a port:\n{_tail(log)}")
+        self.port = port
 
         password = secrets.token_hex(12)
         admin = mysql.connector.connect(unix_socket=str(sock), user=user)
@@ -808,6 +906,36 @@ class _MariaDBServer:
             host="127.0.0.1",
             port=port,
         ).render_as_string(hide_password=False)
+
+    def _launch(self, port: int) -> bool:
+        """Run mariadbd on ``port``; wait until it serves. False if the port was taken."""
+        assert self._base is not None and self._socket_dir is not None
+        log = self._base / "mariadbd.log"
+        log_start = log.stat().st_size if log.exists() else 0
+        self._proc = _spawn([*self._argv, f"--port={port}"], log_path=log, cwd=self._base)
+        return self._wait_ready(self._socket_dir / "mysqld.sock", log, log_start)
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would; its data dir and port are kept."""
+        if self._proc is not None:
+            _terminate(self._proc, grace=0)
+            self._proc = None
+
+    def restart(self) -> None:
+        """Stop the server cleanly if it runs, then start it again on the same port with
+        the same data (InnoDB recovers what a kill left); the test user and its database
+        are still there."""
+        if self._base is None or self.port is None:
+            raise RuntimeError("the MariaDB server was never started, or is stopped for good")
+        self._terminate()
+        deadline = time.monotonic() + 10  # the port is held by nobody else but us, normally
+        while not self._launch(self.port):
+            self._terminate()
+            if time.monotonic() > deadline:
+                raise BackendUnavailable(
+                    f"mariadbd cannot restart: port {self.port} was taken by another program"
+                )
+            time.sleep(0.5)
 
     def _wait_ready(self, sock: Path, log: Path, log_start: int) -> bool:
         """Wait until the socket accepts logins; False if the port was taken.
@@ -851,3 +979,4 @@ class _MariaDBServer:
             if path is not None:
                 shutil.rmtree(path, ignore_errors=True)
         self._base = self._socket_dir = None
+        self.port = None

@@ -5,6 +5,7 @@ provisioned here, and the shared encoders are loaded once per session.
 The root ``conftest.py`` loads this module and each app's ``tests/fixtures.py``.
 """
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,24 @@ def mysql_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MySQLBac
     backend = provision_mysql(tmp_path_factory.mktemp("mysql"))
     yield backend
     backend.close()
+
+
+@pytest.fixture
+def own_milvus() -> Iterator[MilvusServer]:
+    """A Milvus server of this test's own, which it may kill and restart."""
+    with MilvusServer(ROOT / ".cache" / "milvus-server") as server:
+        yield server
+
+
+@pytest.fixture
+def own_mysql(tmp_path: Path) -> Iterator[MySQLBackend]:
+    """A throwaway MariaDB of this test's own, which it may kill, restart or stop."""
+    backend = provision_mysql(tmp_path / "mysql", allow_env=False, allow_local=False)
+    yield backend
+    with contextlib.suppress(Exception):  # the test stopped the server: nothing to drop
+        backend.close()
+    if backend._server is not None:
+        backend._server.stop()
 
 
 def _wipe_server_backends(milvus_uri: str, sql_url: str) -> None:

@@ -1,42 +1,22 @@
 """A backend going away mid-run: 503 with the error shape, and the app keeps serving."""
 
-import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from common.app import create_app
+from common.solution import Solution
 from solutions.qa_chatbot.settings import QASettings
-from tests.backends import MilvusServer, MySQLBackend, provision_mysql
-from tests.fixtures import ROOT
+from tests.backends import MilvusServer, MySQLBackend
 from tests.helpers import error_of
-
-
-@pytest.fixture
-def own_mysql(tmp_path: Path) -> Iterator[MySQLBackend]:
-    """A throwaway MariaDB of this test's own, which it may stop."""
-    backend = provision_mysql(tmp_path / "mysql", allow_env=False, allow_local=False)
-    yield backend
-    with contextlib.suppress(Exception):  # the test stopped the server: nothing to drop
-        backend.close()
-    if backend._server is not None:
-        backend._server.stop()
-
-
-@pytest.fixture
-def own_milvus() -> Iterator[MilvusServer]:
-    with MilvusServer(ROOT / ".cache" / "milvus-server") as server:
-        yield server
 
 
 def test_sql_and_milvus_outages_give_503_and_the_app_keeps_serving(
     own_mysql: MySQLBackend,
     own_milvus: MilvusServer,
-    qa_solution,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    qa_solution: Solution[QASettings],
+    tmp_path: Path,
 ) -> None:
     settings = QASettings(
         milvus_uri=own_milvus.uri,
