@@ -36,10 +36,14 @@ def app_command(module: str) -> Callable[[int], list[str]]:
 
 @contextmanager
 def serving(
-    command: Callable[[int], list[str]], env: dict[str, str], ready: str = "/health/ready"
+    command: Callable[[int], list[str]],
+    env: dict[str, str],
+    ready: str = "/health/ready",
+    log: Path | None = None,
 ) -> Iterator[tuple[httpx.Client, subprocess.Popen[bytes]]]:
     """``command(port)`` started with the app settings in ``env`` (no sample loaded unless
-    ``env`` says so), once ``ready`` answers 200."""
+    ``env`` says so), once ``ready`` answers 200. ``log``: a file for the server's output
+    (stdout and stderr, where its log goes) instead of this process's."""
     port = free_port()
     env = {
         **os.environ,
@@ -48,7 +52,9 @@ def serving(
         **env,
         "SEARCH_PORT": str(port),
     }
-    server = subprocess.Popen(command(port), cwd=ROOT, env=env)
+    output = log.open("ab") if log is not None else None
+    merged = subprocess.STDOUT if output is not None else None
+    server = subprocess.Popen(command(port), cwd=ROOT, env=env, stdout=output, stderr=merged)
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
         deadline = time.monotonic() + 120
@@ -65,6 +71,8 @@ def serving(
     finally:
         server.terminate()
         server.wait(30)
+        if output is not None:
+            output.close()
 
 
 @contextmanager

@@ -315,7 +315,7 @@ class JobRunner:
 
     END_RETRY_SECONDS = 120
 
-    def __init__(self, store: JobStore, max_queued: int = 100) -> None:
+    def __init__(self, store: JobStore, max_queued: int = 20) -> None:
         self.store = store
         self.max_queued = max_queued
         self._executor = ThreadPoolExecutor(
