@@ -326,9 +326,14 @@ def _literal(value: str | int) -> str:
     return str(int(value)) if isinstance(value, int) else _quote(value)
 
 
+# What both Milvus Lite's and Milvus's filter parsers read as escapes; anything else (other
+# control characters included) stands for itself inside the quotes.
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
 def _quote(text: str) -> str:
-    """A Milvus string literal: JSON escaping covers quotes, backslashes, control characters."""
-    return json.dumps(text, ensure_ascii=False)
+    """A Milvus string literal of ``text``, whatever characters it holds."""
+    return f'"{text.translate(_ESCAPES)}"'
 
 
 def _as_search_data(vectors: np.ndarray | Sequence[bytes], kind: VectorKind) -> list[Any]:
