@@ -31,9 +31,9 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
-    408: "request_timeout",
     415: "unsupported_media_type",
     422: "invalid_input",
     429: "too_many_requests",
@@ -84,6 +84,18 @@ def answer(error: AppError) -> JSONResponse:
     return error_response(
         error.status_code, error.code, error.message, error.details, error.headers() or None
     )
+
+
+def respond_to(error: Exception) -> JSONResponse:
+    """The response for an exception no route handled: what it means for the user if
+    ``common.failures`` knows (an outage, a dropped collection, a full disk), else a 500.
+    Either way the log gets the exception, with the request id."""
+    explained = explain(error)
+    if explained is None:
+        log.error("unexpected error", exc_info=error)
+        return error_response(500, "internal_error", "internal error; see the server log")
+    log.warning("%s (%s)", explained.message, error)
+    return answer(explained)
 
 
 def url_for(request: Request, route: str, /, **path_params: Any) -> str:
@@ -148,13 +160,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(MilvusException)
-    async def _backend_error(request: Request, error: Exception) -> JSONResponse:
-        explained = explain(error)
-        if explained is None:
-            log.error("%s failed: %s", request.url.path, error)
-            return error_response(500, "internal_error", "internal error; see the server log")
-        log.warning("%s: %s (%s)", request.url.path, explained.message, error)
-        return answer(explained)
+    async def _backend_error(_: Request, error: Exception) -> JSONResponse:
+        return respond_to(error)
 
 
 class _TrackedSend:
@@ -188,18 +195,9 @@ class UnexpectedErrorMiddleware:
         try:
             await self.app(scope, receive, tracked)
         except Exception as error:
-            explained = explain(error)  # a full disk, say
-            if explained is None:
-                log.exception("unhandled error")
-            else:
-                log.warning("%s (%s)", explained.message, error)
+            response = respond_to(error)  # a full disk, say, or a bug
             if tracked.started:
                 raise
-            response = (
-                answer(explained)
-                if explained is not None
-                else error_response(500, "internal_error", "internal error; see the server log")
-            )
             await response(scope, receive, send)
 
 
@@ -250,7 +248,7 @@ class BodyGuardMiddleware:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send, _BodyTooLarge())
+            await self._too_large()(scope, receive, send)
             return
         received = 0
         complete = False
@@ -265,44 +263,37 @@ class BodyGuardMiddleware:
                 async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError:
-                raise _BodyTooSlow from None
+                log.warning("cut off a client that sent its body too slowly")
+                raise _Refused(self._too_slow()) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _Refused(self._too_large())
                 complete = not message.get("more_body", False)
             return message
 
         try:
             await self.app(scope, guarded_receive, tracked)
-        except (_BodyTooLarge, _BodyTooSlow) as refused:
+        except _Refused as refused:
             if not tracked.started:
-                await self._refuse(scope, receive, send, refused)
+                await refused.response(scope, receive, send)
 
-    async def _refuse(
-        self, scope: Scope, receive: Receive, send: Send, refused: BaseException
-    ) -> None:
-        if isinstance(refused, _BodyTooSlow):
-            log.warning("cut off a client that sent its body too slowly")
-            response = error_response(
-                408,
-                "request_timeout",
-                f"the request body did not arrive within {self.timeout:g} s",
-                headers={"Connection": "close"},
-            )
-        else:
-            response = error_response(
-                413, "payload_too_large", f"the request body is larger than {self.max_bytes} bytes"
-            )
-        await response(scope, receive, send)
+    def _too_large(self) -> JSONResponse:
+        message = f"the request body is larger than {self.max_bytes} bytes"
+        return error_response(413, "payload_too_large", message)
+
+    def _too_slow(self) -> JSONResponse:
+        message = f"the request body did not arrive within {self.timeout:g} s"
+        return error_response(408, "request_timeout", message, headers={"Connection": "close"})
 
 
-class _BodyTooLarge(BaseException):
-    """Raised through the app so that no handler turns it into another status."""
+class _Refused(BaseException):
+    """Raised through the app with the answer to send, so that no handler turns it into
+    another status."""
 
-
-class _BodyTooSlow(BaseException):
-    """Raised through the app when the body's deadline passes."""
+    def __init__(self, response: JSONResponse) -> None:
+        super().__init__()
+        self.response = response
 
 
 class RequestIdFilter(logging.Filter):
