@@ -2,8 +2,11 @@
 queues and upload folders, write access, and what a failed job tells its user."""
 
 import re
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Annotated, Any
 
+import pytest
 from fastapi import Header
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -15,6 +18,7 @@ from solutions.qa_chatbot.settings import QASettings
 from solutions.qa_chatbot.tests.fixtures import generated_pairs
 from tests.helpers import error_of, wait_for_job
 
+QAWith = Callable[..., AbstractContextManager[TestClient]]
 PAIR = {"question": "Is this stored?", "answer": "Yes."}
 # What a job's error may never show: exception names, SQL, stack frames, backend internals.
 INTERNALS = re.compile(r"Exception|Error:|Traceback|SELECT|INSERT|DELETE FROM|WAL|qa_faq|\.py")
@@ -75,12 +79,20 @@ def test_a_job_that_fails_says_why_in_a_sentence(qa: TestClient) -> None:
     assert not INTERNALS.search(job["error"])
 
 
-def test_loads_beyond_the_queue_get_429_and_create_nothing(
-    qa_solution,
-    settings: QASettings,  # type: ignore[no-untyped-def]
-) -> None:
-    bounded = settings.model_copy(update={"max_queued_jobs": 1})
-    with TestClient(create_app(qa_solution, bounded)) as client:
+@pytest.fixture
+def qa_with(qa_solution, settings: QASettings) -> QAWith:  # type: ignore[no-untyped-def]
+    """The QA app started with some settings changed: ``with qa_with(api_key=...) as c:``."""
+
+    @contextmanager
+    def started(**changes: Any) -> Iterator[TestClient]:
+        with TestClient(create_app(qa_solution, settings.model_copy(update=changes))) as client:
+            yield client
+
+    return started
+
+
+def test_loads_beyond_the_queue_get_429_and_create_nothing(qa_with: QAWith) -> None:
+    with qa_with(max_queued_jobs=1) as client:
         upload(client, csv_of(generated_pairs(1500, seed=3)))  # keeps the worker busy
         answers = [client.post("/collections/faq/loads/sample") for _ in range(3)]
         refused = [a for a in answers if a.status_code == 429]
@@ -97,11 +109,9 @@ def test_loads_beyond_the_queue_get_429_and_create_nothing(
 
 
 def test_an_upload_over_the_upload_folder_limit_gets_507(
-    qa_solution,
-    settings: QASettings,  # type: ignore[no-untyped-def]
+    qa_with: QAWith, settings: QASettings
 ) -> None:
-    bounded = settings.model_copy(update={"max_upload_dir_bytes": 1000})
-    with TestClient(create_app(qa_solution, bounded)) as client:
+    with qa_with(max_upload_dir_bytes=1000) as client:
         body = csv_of(generated_pairs(200, seed=4))
         assert len(body) > 1000
         refused = client.post(
@@ -110,19 +120,15 @@ def test_an_upload_over_the_upload_folder_limit_gets_507(
         assert refused.status_code == 507, refused.text
         assert error_of(refused)["code"] == "insufficient_storage"
         assert int(refused.headers["retry-after"]) > 0
-        uploads = bounded.upload_dir
+        uploads = settings.upload_dir
         assert not uploads.exists() or not any(uploads.iterdir())
         assert client.get("/jobs").json() == []
         small = csv_of(generated_pairs(3, seed=5))
         assert wait_for_job(client, upload(client, small)["id"])["added"] == 3
 
 
-def test_with_an_api_key_writes_need_it_and_reads_do_not(
-    qa_solution,
-    settings: QASettings,  # type: ignore[no-untyped-def]
-) -> None:
-    keyed = settings.model_copy(update={"api_key": SecretStr("open-sesame")})
-    with TestClient(create_app(qa_solution, keyed)) as client:
+def test_with_an_api_key_writes_need_it_and_reads_do_not(qa_with: QAWith) -> None:
+    with qa_with(api_key=SecretStr("open-sesame")) as client:
         writes = [
             lambda h: client.post("/collections", json={"name": "kept"}, headers=h),
             lambda h: client.post("/collections/faq/items", json=PAIR, headers=h),
