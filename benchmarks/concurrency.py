@@ -366,7 +366,11 @@ def cpu_used(server: int) -> tuple[float, float]:
 
 
 def _prefixed(query: Query, prefix: str, index: int) -> Call:
-    call = query(index)
+    return prefixed(query(index), prefix)
+
+
+def prefixed(call: Call, prefix: str) -> Call:
+    """The same request to an app served under ``prefix`` (the launcher's ``/qa``, ...)."""
     return dataclasses.replace(call, path=prefix + call.path)
 
 

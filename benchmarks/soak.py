@@ -40,7 +40,7 @@ import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from benchmarks.concurrency import (
     Call,
     image_requests,
     molecule_requests,
+    prefixed,
     qa_requests,
     samples_loaded,
 )
@@ -402,10 +403,6 @@ def by_process(pids: list[int]) -> dict[str, float]:
         except OSError:
             continue
     return {name: round(rss_mib(group), 1) for name, group in sorted(names.items())}
-
-
-def prefixed(call: Call, prefix: str) -> Call:
-    return replace(call, path=prefix + call.path)
 
 
 def log_records(log: Path) -> list[str]:
