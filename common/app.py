@@ -4,18 +4,20 @@ import logging
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 
-from common.api.loads import sample_source, start_load
+from common.api.loads import discard_upload, run_job, sample_source, start_load
 from common.api_docs import serve_api_docs
 from common.batching import Batching
 from common.collection import Collections, CollectionSpec, Storage
 from common.context import AppContext
 from common.encoders import Encoder
+from common.errors import StartupError
 from common.frontend import serve_frontend
 from common.http import (
     BodyGuardMiddleware,
@@ -25,6 +27,7 @@ from common.http import (
     install_error_handlers,
 )
 from common.jobs import JobRunner, JobStore
+from common.leases import Lease, SQLiteInUse, claim_sqlite, release_sqlite
 from common.openapi import finish_openapi
 from common.settings import Settings
 from common.solution import Solution
@@ -53,6 +56,12 @@ async def start_app(
     Connecting comes first: it is quick, and what a newcomer most often has to fix.
     """
     opened = storage if storage is not None else await run_in_threadpool(open_storage, settings)
+    try:
+        _check_single_process(settings, opened)
+    except BaseException:
+        if storage is None:
+            opened.close()
+        raise
     batching = Batching(
         max_batch=settings.query_batch_size,
         max_wait=settings.query_batch_wait_ms / 1000,
@@ -65,17 +74,49 @@ async def start_app(
         context.batching = batching
     except BaseException:
         batching.close()
+        release_sqlite(str(opened.records.engine.url))
         if storage is None:
             opened.close()
         raise
-    first_start = not await run_in_threadpool(
-        context.collections.exists, solution.default_collection
-    )
+    default = solution.default_collection
+    first_start = not await run_in_threadpool(context.collections.exists, default)
+    # Several processes starting together: the first one's sample load is enough.
+    first_start = first_start and not await run_in_threadpool(context.jobs.unfinished, default)
     sample = sample_source(context)
     if settings.load_sample_data and sample is not None and first_start:
         log.info("%s: loading the sample into %r", solution.namespace, solution.default_collection)
         await run_in_threadpool(start_load, context, solution.default_collection, sample)
     return context
+
+
+def _check_single_process(settings: Settings, storage: Storage) -> None:
+    """SQLite and Milvus Lite serve one process: enforce it, and explain the way out."""
+    embedded = [
+        name
+        for name, is_embedded in (
+            ("SQLite", storage.records.is_sqlite),
+            ("Milvus Lite", storage.vectors.capabilities.is_lite),
+        )
+        if is_embedded
+    ]
+    if embedded and settings.role != "all":
+        raise StartupError(
+            f"SEARCH_ROLE={settings.role} splits an app over several processes, but "
+            f"{' and '.join(embedded)} serve one process: use a Milvus server and MySQL "
+            "(SEARCH_MILVUS_URI, SEARCH_SQL_URL; see docs/scale-out.md), or SEARCH_ROLE=all"
+        )
+    try:
+        claim_sqlite(str(storage.records.engine.url))
+    except SQLiteInUse as error:
+        raise StartupError(str(error)) from error
+
+
+def recover(solution: Solution[Any], collections: Collections) -> None:
+    """Finish what dead processes left half done: the layer's writes, then the app's own."""
+    collections.recover()
+    if solution.recover is not None:
+        for collection in collections.all():
+            solution.recover(collection)
 
 
 def _prepare(
@@ -100,24 +141,38 @@ def _prepare(
         storage, solution.namespace, spec_for, solution.default_options(), companions
     )
     mode = solution.mode(capabilities) if solution.mode is not None else ""
-    collections.recover()
-    if solution.recover is not None:
-        for collection in collections.all():
-            solution.recover(collection)
-    job_store = JobStore(storage.records.engine, solution.namespace)
-    interrupted = job_store.fail_interrupted()
-    if interrupted:
-        log.warning("%s: marked %d interrupted jobs as failed", solution.namespace, interrupted)
-    return AppContext(
+    # Safe beside live processes of the app: each collection is swept under its lock.
+    recover(solution, collections)
+    engine = storage.records.engine
+    job_store = JobStore(engine, solution.namespace)
+    lease = Lease(engine, solution.namespace, settings.role, settings.lease_s)
+    context = AppContext(
         settings=settings,
         solution=solution,
         storage=storage,
         collections=collections,
         encoder=encoder,
         jobs=job_store,
-        runner=JobRunner(job_store, settings.max_queued_jobs),
+        runner=JobRunner(job_store, lease, settings.max_queued_jobs),
         mode=mode,
     )
+    context.runner.start(
+        run=None if settings.role == "api" else partial(run_job, context),
+        discard=discard_upload,
+        on_takeover=partial(recover, solution, collections),
+        alone=storage.records.is_sqlite,
+    )
+    return context
+
+
+async def stop_app(context: AppContext, *, close_storage: bool) -> None:
+    """Stop the app's jobs (a running one goes back to the queue), then let go of all."""
+    await run_in_threadpool(context.runner.shutdown)
+    if context.batching is not None:
+        await run_in_threadpool(context.batching.close)
+    release_sqlite(str(context.storage.records.engine.url))
+    if close_storage:
+        context.storage.close()
 
 
 def used_tags(
@@ -155,11 +210,7 @@ def create_app(
         try:
             yield
         finally:
-            await run_in_threadpool(context.runner.shutdown)
-            if context.batching is not None:
-                await run_in_threadpool(context.batching.close)
-            if shared is None:
-                context.storage.close()
+            await stop_app(context, close_storage=shared is None)
 
     app = FastAPI(
         title=solution.title,
@@ -204,8 +255,14 @@ def quiet_openmp() -> None:
 
 
 def serve(solution: Solution[Any], settings: Settings | None = None) -> None:
-    """Run one app alone with uvicorn (``python -m solutions.<name>``)."""
+    """Run one app alone with uvicorn (``python -m solutions.<name>``); with
+    ``SEARCH_ROLE=worker``, its job worker alone, without HTTP (``common.worker``)."""
     settings = settings or solution.settings_model()
+    if settings.role == "worker":
+        from common.worker import work  # imports this module
+
+        work([solution])
+        return
     configure_logging(settings.log_level)
     quiet_openmp()
     run(create_app(solution, settings), settings)

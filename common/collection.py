@@ -12,8 +12,14 @@ lives in the record database and is written in the same transaction as the ``rea
 so it holds exactly the ready ids; recovery also fills it for collections made without one.
 
 If anything fails in between, the step is compensated at once; if the process dies,
-``Collections.recover()`` at the next start removes every ``pending`` or ``deleting`` id
-from both stores and finishes interrupted drops. Both stores then hold the same ids.
+``Collections.recover()`` removes every ``pending`` or ``deleting`` id from both stores and
+finishes interrupted drops: at the next start, and in the other processes of the app once
+the dead one's lease expires (``common.leases``). Both stores then hold the same ids.
+
+Writes to one collection (add, delete, create, drop, recovery) hold its lock in every
+process (``RecordStore.lock``: a MySQL named lock, which dies with its holder's
+connection). So whoever holds it and finds ``pending`` rows knows that no live process is
+writing them: they are debris of a dead or failed write, safe to remove.
 
 Ids are content-derived: 63 bits of SHA-256 of the item's key, so loading the same data
 twice finds the ids already present and adds nothing (first write wins).
@@ -22,7 +28,8 @@ twice finds the ids already present and adds nothing (first write wins).
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +133,7 @@ class Collection:
         spec: CollectionSpec,
         options: Mapping[str, Any] | None = None,
         companions: "Mapping[str, Collections] | None" = None,
+        registry: Registry | None = None,
     ) -> None:
         self.storage = storage
         self.name = name
@@ -135,11 +143,33 @@ class Collection:
         self._companions = dict(companions or {})
         self.table: Table = storage.records.table(physical, spec.fields)
         self.lexical = LexicalIndex(storage.records, physical) if spec.fulltext_fields else None
-        self._write_lock = threading.Lock()
+        self._registry = registry
         self.dropped = False  # set under the write lock by ``Collections.drop``
-        # Bumped by every add and delete in this process: lets an app cache what it derives
-        # from the whole collection (e.g. a substructure screen) and know when it is stale.
-        self.version = 0
+        # Milvus's timestamp of the latest write from any process (from the registry), which
+        # searches wait for; 0 on Milvus Lite.
+        self.written_ts = 0
+        self._writes = 0  # adds and deletes made by this process
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """Changes with every add and delete, from this process or (on a Milvus server)
+        another: lets an app cache what it derives from the whole collection (e.g. a
+        substructure screen) and know when it is stale."""
+        return self._writes, self.written_ts
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the collection for one write, in every process; 404 if it was dropped."""
+        with self._records.lock(self.physical):
+            self._check_not_dropped()
+            yield
+
+    def _saw_write(self, written_ts: int, connection: Any) -> None:
+        """Note a write of this process, in the transaction that makes it visible."""
+        self._writes += 1
+        if written_ts and self._registry is not None:
+            self._registry.record_write(self.physical, written_ts, connection)
+            self.written_ts = max(self.written_ts, written_ts)
 
     def has_companion(self, kind: str) -> bool:
         """Whether the companion of this kind exists (without making it)."""
@@ -171,8 +201,7 @@ class Collection:
         unique: dict[int, Entry] = {}
         for entry in entries:
             unique.setdefault(entry.id, entry)
-        with self._write_lock:
-            self._check_not_dropped()
+        with self._writing():
             states = self._records.states(self.table, list(unique))
             # Left by a write that failed and could not be rolled back (a backend was down):
             # not a duplicate, but debris to clear before writing the item again.
@@ -195,11 +224,13 @@ class Collection:
                 self._undo([e.id for e in new], files_only=True)
                 raise
             self._write_vectors(new)
-            self.version += 1
             return [e.id for e in new], duplicates
 
     def _check_not_dropped(self) -> None:
-        if self.dropped:
+        dropped = self.dropped or (
+            self._registry is not None and self._registry.find(self.name) is None
+        )
+        if dropped:
             raise NotFound(f"collection {self.name!r} was dropped")
 
     def _add_one_by_one(
@@ -214,7 +245,6 @@ class Collection:
                 continue
             self._write_vectors([entry])
             added.append(entry.id)
-        self.version += 1
         return added, duplicates
 
     def _write_vectors(self, entries: Sequence[Entry]) -> None:
@@ -229,7 +259,7 @@ class Collection:
             for e in entries
         ]
         try:
-            self._vectors.insert(self.physical, rows)
+            written_ts = self._vectors.insert(self.physical, rows)
         except Exception:
             log.exception("storing %d vectors in %s failed; rolling back", len(ids), self.physical)
             self._undo(ids)
@@ -240,6 +270,7 @@ class Collection:
                 if self.lexical is not None:
                     texts = [(e.id, self._text(e.record)) for e in entries]
                     self.lexical.add(texts, connection)
+                self._saw_write(written_ts, connection)
         except Exception:
             log.exception("marking %d items of %s ready failed", len(ids), self.physical)
             self._undo_unless_ready(ids)
@@ -251,15 +282,16 @@ class Collection:
 
     def _remove(self, ids: Sequence[int]) -> None:
         """Delete ids from both stores and their files, in the safe order."""
-        self._vectors.delete(self.physical, ids)
-        self._delete_rows(ids)
+        written_ts = self._vectors.delete(self.physical, ids)
+        self._delete_rows(ids, written_ts)
         self._delete_files(ids)
 
-    def _delete_rows(self, ids: Sequence[int]) -> None:
+    def _delete_rows(self, ids: Sequence[int], written_ts: int = 0) -> None:
         with self._records.transaction() as connection:
             self._records.delete_rows(self.table, ids, connection)
             if self.lexical is not None:
                 self.lexical.delete(ids, connection)
+            self._saw_write(written_ts, connection)
 
     def _undo(self, ids: Sequence[int], *, files_only: bool = False) -> None:
         """Roll back a failed add in the safe order: vectors, then rows, then files. It stops
@@ -267,7 +299,7 @@ class Collection:
         and the next add of the same items or the next start removes what is left in both
         stores. Deleting the rows while the vectors might still be in Milvus would leave
         vectors no recovery can find."""
-        steps: list[Callable[[], None]] = [lambda: self._delete_files(ids)]
+        steps: list[Callable[[], object]] = [lambda: self._delete_files(ids)]
         if not files_only:
             steps = [
                 lambda: self._vectors.delete(self.physical, ids),
@@ -331,7 +363,7 @@ class Collection:
         ``where`` and ``where_not``: fields (filterable ones) that must, or must not, equal
         the given values."""
         hits = self._vectors.search(
-            self.physical, self.spec.index, vectors, top_k, where, where_not
+            self.physical, self.spec.index, vectors, top_k, where, where_not, self.written_ts
         )
         wanted = list({hit.id for row in hits for hit in row})
         records = self._records.fetch(self.table, wanted)
@@ -348,7 +380,8 @@ class Collection:
         """
         k = min(64, limit)
         while True:
-            hits = self._vectors.search(self.physical, self.spec.index, [vector], k)[0]
+            index = self.spec.index
+            hits = self._vectors.search(self.physical, index, [vector], k, after=self.written_ts)[0]
             if len(hits) < k or hits[-1].score < min_score or k >= limit:
                 break
             k = min(k * 4, limit)
@@ -371,7 +404,7 @@ class Collection:
 
     def vectors(self, ids: Sequence[int]) -> dict[int, Any]:
         """The stored vectors of the given ids (missing ids are left out)."""
-        return self._vectors.vectors(self.physical, list(ids)) if ids else {}
+        return self._vectors.vectors(self.physical, list(ids), self.written_ts) if ids else {}
 
     def records(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """Searchable items' records by id (missing ids are left out)."""
@@ -385,7 +418,7 @@ class Collection:
 
     def vector(self, item_id: int) -> Any:
         self.get(item_id)
-        found = self._vectors.vectors(self.physical, [item_id])
+        found = self._vectors.vectors(self.physical, [item_id], self.written_ts)
         if item_id not in found:
             raise NotFound(f"no vector for item {item_id} in collection {self.name!r}")
         return found[item_id]
@@ -416,18 +449,17 @@ class Collection:
 
     def delete(self, ids: Sequence[int]) -> list[int]:
         """Delete the given ids; return those that existed."""
-        with self._write_lock:
-            self._check_not_dropped()
+        with self._writing():
             present = sorted(self._records.existing_ids(self.table, list(ids)))
             if present:
                 self._records.set_state(self.table, present, DELETING)
                 self._remove(present)
-                self.version += 1
             return present
 
     def recover(self) -> int:
-        """Remove from both stores every id an interrupted add or delete left behind."""
-        with self._write_lock:
+        """Remove from both stores every id an interrupted add or delete left behind (by a
+        dead process, or a write that failed and could not be undone)."""
+        with self._writing():
             stale = self._records.ids_in_state(self.table, PENDING) + self._records.ids_in_state(
                 self.table, DELETING
             )
@@ -520,12 +552,22 @@ class Collections:
 
     def _collection(self, row: Registered) -> Collection:
         with self._lock:
-            if row.name not in self._open:
+            opened = self._open.get(row.name)
+            # Another process may have dropped it and created it again with other options.
+            if opened is None or opened.options != row.options:
                 spec = self.spec_for(row.options)
-                self._open[row.name] = Collection(
-                    self.storage, row.name, row.physical, spec, row.options, self.companions
+                opened = Collection(
+                    self.storage,
+                    row.name,
+                    row.physical,
+                    spec,
+                    row.options,
+                    self.companions,
+                    self.registry,
                 )
-            return self._open[row.name]
+                self._open[row.name] = opened
+            opened.written_ts = max(opened.written_ts, row.written_ts)
+            return opened
 
     def create(self, name: str, options: Mapping[str, Any] | None = None) -> Collection:
         """Create a collection in both stores; 409 if it exists.
@@ -536,7 +578,7 @@ class Collections:
         physical = physical_name(self.namespace, name)
         options = {**self._default_options, **(options or {})}
         spec = self.spec_for(options)
-        with self._lock:
+        with self.storage.records.lock(physical):
             if self.registry.find(name) is not None:
                 raise Conflict(f"collection {name!r} already exists")
             self.registry.begin_create(name, physical, options)
@@ -566,21 +608,21 @@ class Collections:
                 return self.get(name)
 
     def drop(self, name: str) -> None:
-        with self._lock:
-            row = self.registry.find(check_name(name))
+        physical = physical_name(self.namespace, check_name(name))
+        # An add or delete under way, in any process, finishes first.
+        with self.storage.records.lock(physical):
+            row = self.registry.find(name)
             if row is None:
                 raise NotFound(f"no collection {name!r}")
             for companions in self.companions.values():
                 if companions.exists(name):
                     companions.drop(name)
             self.registry.set_state(row.physical, "dropping")
-            dropped = self._open.pop(name, None)
-            if dropped is None:
-                self._finish_drop(row)
-                return
-            with dropped._write_lock:  # an add or delete under way finishes first
+            with self._lock:
+                dropped = self._open.pop(name, None)
+            if dropped is not None:
                 dropped.dropped = True
-                self._finish_drop(row)
+            self._finish_drop(row)
 
     def _finish_drop(self, row: Registered) -> None:
         if self.storage.vectors.exists(row.physical):
@@ -602,8 +644,7 @@ class Collections:
                 companions.drop(name)
         for row in self.registry.all():
             if row.state != "ready":
-                log.warning("finishing interrupted %s of %s", row.state, row.physical)
-                self._finish_drop(row)
+                self._finish_interrupted(row)
                 continue
             if not self.storage.vectors.exists(row.physical):
                 raise BackendUnavailable(
@@ -613,6 +654,14 @@ class Collections:
                 )
             self.storage.vectors.load(row.physical)
             self._collection(row).recover()
+
+    def _finish_interrupted(self, row: Registered) -> None:
+        """Finish a create or drop that its process did not (unless one is under way)."""
+        with self.storage.records.lock(row.physical):
+            current = {r.physical: r for r in self.registry.all()}.get(row.physical)
+            if current is not None and current.state != "ready":
+                log.warning("finishing interrupted %s of %s", current.state, current.physical)
+                self._finish_drop(current)
 
 
 def _vector_value(vector: Any, kind: str) -> Any:

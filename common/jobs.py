@@ -1,35 +1,47 @@
 """Load jobs: accepted at once (202 + id), run off the event loop, persisted in SQL.
 
-A job's state lives in the record database, so ``GET /jobs/{id}`` and the event stream work
-from any process and survive a restart. A job that a restart interrupted is marked failed
-(loads are idempotent, so running it again is safe). One worker thread per app runs jobs
-in order; the load itself pipelines encoding with storing (see ``common.loading``).
+The jobs table is the queue. A job's row says everything needed to run it (``request``),
+so any process of the app that runs jobs (``SEARCH_ROLE`` ``worker`` or ``all``) can claim
+it: ``SELECT ... FOR UPDATE SKIP LOCKED`` on MySQL, so two workers never take the same job
+and neither waits for the other. Each worker process runs one job at a time per app, on a
+thread of its own; the load itself pipelines encoding with storing (``common.loading``).
+
+A worker holds a lease (``common.leases``). If it dies, its job goes back to the queue
+once the lease expires and another worker (or the same one, restarted) runs it again from
+the start: loads are idempotent by content id, so what the first run stored counts as
+duplicates. A worker that stops cleanly puts its job back at once. A job whose workers died
+``MAX_ATTEMPTS`` times fails instead of being retried forever.
+
+``GET /jobs/{id}`` and the event stream read the same rows, from any process.
 """
 
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, insert, or_, select, update
 
 from common.errors import Conflict, NotFound, TooManyJobs
 from common.failures import job_failure
+from common.leases import Lease
 from common.record_store import utcnow
-from common.tables import job_errors_table, jobs_table
+from common.tables import job_errors_table, jobs_table, workers_table
 
 log = logging.getLogger(__name__)
 
 # Keep at most this many item errors per job; the ``failed`` counter stays exact.
 MAX_STORED_ERRORS = 10_000
 FINISHED = {"succeeded", "failed", "cancelled"}
+# A job is started at most this many times when the workers running it die.
+MAX_ATTEMPTS = 3
 
 
 class JobStatus(StrEnum):
@@ -43,6 +55,20 @@ class JobStatus(StrEnum):
 class ItemError(BaseModel):
     item: str = Field(description="Which item failed, e.g. `line 12` or a file name.")
     reason: str
+
+
+class JobEvent(BaseModel):
+    """A step in a job's life: a worker started it, or the job went back to the queue."""
+
+    at: datetime
+    event: Literal["started", "requeued"]
+    worker: str = Field(description="The worker process, as `host:pid`.")
+    detail: str = ""
+
+    @field_validator("at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 JOB_EXAMPLE: dict[str, Any] = {
@@ -59,6 +85,15 @@ JOB_EXAMPLE: dict[str, Any] = {
     "errors": [{"item": "line 6", "reason": "question: String should have at least 1 character"}],
     "errors_truncated": False,
     "timings": {"parse": 0.0002, "encode": 0.0205, "store": 0.006},
+    "attempts": 1,
+    "history": [
+        {
+            "at": "2026-11-23T15:45:56.669854Z",
+            "event": "started",
+            "worker": "search-worker-1:812",
+            "detail": "attempt 1",
+        }
+    ],
     "created_at": "2026-11-23T15:45:56.668529Z",
     "started_at": "2026-11-23T15:45:56.669854Z",
     "finished_at": "2026-11-23T15:45:56.704872Z",
@@ -89,6 +124,12 @@ class Job(BaseModel):
         "read so far of the `seconds_total` of the videos found so far (empty for apps that "
         "count items only).",
     )
+    attempts: int = Field(
+        0, description="How many times a worker started it (more than 1 after a worker died)."
+    )
+    history: list[JobEvent] = Field(
+        default_factory=list, description="Which worker ran it, and any takeover, oldest first."
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -108,14 +149,30 @@ class JobCancelled(Exception):
     """Raised inside a job's work when cancellation was requested."""
 
 
+class JobStopped(Exception):
+    """Raised inside a job's work when its worker gives it up: the worker is stopping (the
+    job goes back to the queue) or lost its lease (another worker has the job now)."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A job a worker took from the queue: what it loads, and into which collection."""
+
+    id: str
+    collection: str
+    source: str
+    request: Mapping[str, Any] | None  # None for a job queued by an earlier version
+    attempts: int
+
+
 class JobStore:
-    """Reads and writes the jobs of one app namespace."""
+    """Reads and writes the jobs of one app namespace: the queue of its workers."""
 
     def __init__(self, engine: Engine, namespace: str) -> None:
         self.engine = engine
         self.namespace = namespace
 
-    def create(self, collection: str, source: str) -> str:
+    def create(self, collection: str, source: str, request: Mapping[str, Any]) -> str:
         job_id = uuid.uuid4().hex
         with self.engine.begin() as connection:
             connection.execute(
@@ -132,6 +189,9 @@ class JobStore:
                     failed=0,
                     timings={},
                     created_at=utcnow(),
+                    request=dict(request),
+                    attempts=0,
+                    history=[],
                 )
             )
         return job_id
@@ -178,9 +238,159 @@ class JobStore:
         with self.engine.connect() as connection:
             return list(connection.scalars(query))
 
-    def update(self, job_id: str, **values: Any) -> None:
+    def waiting(self) -> int:
+        """How many jobs of the app wait for a worker."""
+        query = select(func.count()).where(
+            jobs_table.c.namespace == self.namespace, jobs_table.c.status == JobStatus.queued
+        )
+        with self.engine.connect() as connection:
+            return int(connection.scalar(query) or 0)
+
+    def claim(self, owner: str, worker: str) -> Claimed | None:
+        """Take the oldest queued job for the worker holding lease ``owner``, if any.
+
+        ``FOR UPDATE SKIP LOCKED`` (MySQL 8, MariaDB 10.6): a job another worker is claiming
+        right now is skipped rather than waited for; SQLite, with one process, ignores it.
+        """
+        query = (
+            select(jobs_table.c.id, jobs_table.c.collection, jobs_table.c.source)
+            .add_columns(jobs_table.c.request, jobs_table.c.attempts, jobs_table.c.history)
+            .where(
+                jobs_table.c.namespace == self.namespace, jobs_table.c.status == JobStatus.queued
+            )
+            .order_by(jobs_table.c.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
         with self.engine.begin() as connection:
-            connection.execute(update(jobs_table).where(jobs_table.c.id == job_id).values(**values))
+            row = connection.execute(query).first()
+            if row is None:
+                return None
+            attempts = (row.attempts or 0) + 1
+            event = _event("started", worker, f"attempt {attempts}")
+            claimed = connection.execute(
+                update(jobs_table)
+                .where(jobs_table.c.id == row.id, jobs_table.c.status == JobStatus.queued)
+                .values(
+                    status=JobStatus.running,
+                    owner=owner,
+                    attempts=attempts,
+                    started_at=func.coalesce(jobs_table.c.started_at, utcnow()),
+                    history=[*(row.history or []), event],
+                )
+            ).rowcount
+        if not claimed:
+            return None
+        return Claimed(row.id, row.collection, row.source, row.request, attempts)
+
+    def release(self, job_id: str, owner: str, worker: str) -> None:
+        """Put a job this worker was running back in the queue (the worker is stopping);
+        the attempt does not count against ``MAX_ATTEMPTS``."""
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                select(jobs_table.c.attempts, jobs_table.c.history, jobs_table.c.done)
+                .where(jobs_table.c.id == job_id, jobs_table.c.owner == owner)
+                .with_for_update()
+            ).first()
+            if row is None:
+                return
+            detail = f"its worker stopped after {row.done} items; it runs again from the start"
+            connection.execute(
+                update(jobs_table)
+                .where(jobs_table.c.id == job_id, jobs_table.c.owner == owner)
+                .values(
+                    status=JobStatus.queued,
+                    owner=None,
+                    attempts=max(0, (row.attempts or 1) - 1),
+                    history=[*(row.history or []), _event("requeued", worker, detail)],
+                )
+            )
+
+    def requeue_orphans(self) -> list[str]:
+        """Put back in the queue the running jobs whose worker holds no lease any more (it
+        died), or fail those whose workers died ``MAX_ATTEMPTS`` times; return their ids."""
+        live = select(workers_table.c.owner).where(workers_table.c.namespace == self.namespace)
+        query = (
+            select(jobs_table.c.id, jobs_table.c.owner, jobs_table.c.done)
+            .add_columns(jobs_table.c.attempts, jobs_table.c.history, jobs_table.c.cancel_requested)
+            .where(
+                jobs_table.c.namespace == self.namespace,
+                jobs_table.c.status == JobStatus.running,
+                or_(jobs_table.c.owner.is_(None), jobs_table.c.owner.not_in(live)),
+            )
+            .with_for_update(skip_locked=True)
+        )
+        orphans = []
+        with self.engine.begin() as connection:
+            for row in connection.execute(query).all():
+                attempts = row.attempts or 1
+                detail = f"its worker stopped answering after {row.done} items"
+                values: dict[str, Any]
+                if row.cancel_requested:
+                    values = {"status": JobStatus.cancelled, "finished_at": utcnow()}
+                elif attempts >= MAX_ATTEMPTS:
+                    values = {
+                        "status": JobStatus.failed,
+                        "finished_at": utcnow(),
+                        "error": f"The workers running this load stopped {attempts} times "
+                        "(killed, or out of memory?); it was not started again. The server "
+                        "logs may say why; items already stored stay.",
+                    }
+                else:
+                    values = {"status": JobStatus.queued}
+                    detail += "; it runs again from the start"
+                event = _event("requeued", "-", detail)
+                connection.execute(
+                    update(jobs_table)
+                    .where(jobs_table.c.id == row.id, jobs_table.c.status == JobStatus.running)
+                    .values(owner=None, history=[*(row.history or []), event], **values)
+                )
+                orphans.append(row.id)
+        for job_id in orphans:
+            log.warning("%s: job %s lost its worker; taken over", self.namespace, job_id)
+        return orphans
+
+    def request_cancel(self, job_id: str) -> bool:
+        """Cancel a queued job at once (True), or ask the worker running it to stop (False);
+        409 if it has finished."""
+        job = self.get(job_id, error_limit=0)
+        if job.finished:
+            raise Conflict(f"job {job_id} has already {job.status}")
+        with self.engine.begin() as connection:
+            cancelled = connection.execute(
+                update(jobs_table)
+                .where(jobs_table.c.id == job_id, jobs_table.c.status == JobStatus.queued)
+                .values(status=JobStatus.cancelled, finished_at=utcnow())
+            ).rowcount
+            if cancelled:
+                return True
+            connection.execute(
+                update(jobs_table)
+                .where(jobs_table.c.id == job_id, jobs_table.c.status == JobStatus.running)
+                .values(cancel_requested=True)
+            )
+        return False
+
+    def cancel_requested(self, job_id: str) -> bool:
+        query = select(jobs_table.c.cancel_requested).where(jobs_table.c.id == job_id)
+        with self.engine.connect() as connection:
+            return bool(connection.scalar(query))
+
+    def request_of(self, job_id: str) -> Mapping[str, Any] | None:
+        query = select(jobs_table.c.request).where(jobs_table.c.id == job_id)
+        with self.engine.connect() as connection:
+            request = connection.scalar(query)
+        return dict(request) if request else None
+
+    def update(self, job_id: str, held_by: str | None = None, **values: Any) -> None:
+        """Write a job's fields; given the lease (``held_by``) of the worker running it, only
+        while that worker still has the job (else ``JobStopped``: another one took it over)."""
+        query = update(jobs_table).where(jobs_table.c.id == job_id)
+        if held_by is not None:
+            query = query.where(jobs_table.c.owner == held_by)
+        with self.engine.begin() as connection:
+            if not connection.execute(query.values(**values)).rowcount and held_by is not None:
+                raise JobStopped(f"job {job_id} was taken over by another worker")
 
     def add_errors(self, job_id: str, errors: list[tuple[str, str]]) -> None:
         if not errors:
@@ -204,48 +414,63 @@ class JobStore:
                     ],
                 )
 
-    def fail_interrupted(self) -> int:
-        """Mark jobs left queued or running by a previous process as failed."""
-        with self.engine.begin() as connection:
-            result = connection.execute(
-                update(jobs_table)
-                .where(
-                    jobs_table.c.namespace == self.namespace,
-                    jobs_table.c.status.in_([JobStatus.queued, JobStatus.running]),
-                )
-                .values(
-                    status=JobStatus.failed,
-                    finished_at=utcnow(),
-                    error="interrupted by a restart; run the load again (it skips what "
-                    "was already stored)",
-                )
-            )
-            return result.rowcount or 0
+
+def _event(event: str, worker: str, detail: str) -> dict[str, str]:
+    at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return {"at": at, "event": event, "worker": worker, "detail": detail}
 
 
 def _job(row: Any) -> Job:
-    fields = {k: row[k] for k in Job.model_fields if k in row and k not in {"timings", "progress"}}
-    return Job(**fields, errors=[], timings=row["timings"] or {}, progress=row["progress"] or {})
+    skip = {"timings", "progress", "attempts", "history"}
+    fields = {k: row[k] for k in Job.model_fields if k in row and k not in skip}
+    return Job(
+        **fields,
+        errors=[],
+        timings=row["timings"] or {},
+        progress=row["progress"] or {},
+        attempts=row["attempts"] or 0,
+        history=row["history"] or [],
+    )
 
 
 class JobContext:
     """What a job's work sees: progress counters, item errors, cancellation, stage timers."""
 
     FLUSH_SECONDS = 0.25
+    CANCEL_CHECK_SECONDS = 0.5
 
-    def __init__(self, store: JobStore, job_id: str, cancel: threading.Event) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        job_id: str,
+        cancel: threading.Event,
+        owner: str | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.store = store
         self.job_id = job_id
+        self.owner = owner
         self._cancel = cancel
+        self._stop = stop or threading.Event()
         self.counts = {"done": 0, "added": 0, "duplicates": 0, "failed": 0}
         self.total: int | None = None
         self.timings: dict[str, float] = {}
         self.progress: dict[str, float] = {}
         self._errors: list[tuple[str, str]] = []
         self._flushed_at = 0.0
+        self._cancel_checked_at = time.monotonic()
         self._lock = threading.Lock()
 
     def check_cancelled(self) -> None:
+        """Between batches: stop if the job was cancelled (from any process) or its worker
+        is giving it up."""
+        if self._stop.is_set():
+            raise JobStopped
+        now = time.monotonic()
+        if not self._cancel.is_set() and now - self._cancel_checked_at >= self.CANCEL_CHECK_SECONDS:
+            self._cancel_checked_at = now
+            if self.store.cancel_requested(self.job_id):
+                self._cancel.set()
         if self._cancel.is_set():
             raise JobCancelled
 
@@ -299,64 +524,99 @@ class JobContext:
                 "progress": {k: round(v, 3) for k, v in self.progress.items()} or None,
             }
         self.store.add_errors(self.job_id, errors)
-        self.store.update(self.job_id, **values)
+        self.store.update(self.job_id, self.owner, **values)
         self._flushed_at = time.monotonic()
 
 
-Work = Callable[[JobContext], None]
+# Runs a claimed job; raises to fail it (``JobCancelled`` when cancelled).
+RunJob = Callable[[Claimed, JobContext], None]
+# Removes what a job leaves once it has ended (an upload), or was cancelled while queued.
+Discard = Callable[[Claimed], None]
 
 
 class JobRunner:
-    """Runs one app's jobs, one at a time, on a worker thread.
+    """One app's jobs in this process: accepts them into the queue, and (unless the process
+    only serves HTTP) runs them one at a time on a worker thread; a heartbeat thread keeps
+    the process's lease and takes over from dead processes.
 
-    ``max_queued``: how many jobs may wait for the worker; beyond, a new one is refused (429)
+    ``max_queued``: how many jobs may wait for a worker; beyond, a new one is refused (429)
     rather than queued without bound.
     """
 
     END_RETRY_SECONDS = 120
+    POLL_SECONDS = 1.0  # how often an idle worker looks for jobs queued by other processes
 
-    def __init__(self, store: JobStore, max_queued: int = 20) -> None:
+    def __init__(self, store: JobStore, lease: Lease, max_queued: int = 20) -> None:
         self.store = store
+        self.lease = lease
         self.max_queued = max_queued
-        self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"jobs-{store.namespace}"
-        )
-        self._cancel: dict[str, threading.Event] = {}
-        self._waiting: set[str] = set()
+        self._run: RunJob | None = None
+        self._discard: Discard = lambda _job: None
+        self._on_takeover: Callable[[], None] = lambda: None
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._current: tuple[str, threading.Event, threading.Event] | None = None
         self._lock = threading.Lock()
+
+    @property
+    def executes(self) -> bool:
+        return self._run is not None
+
+    def start(
+        self,
+        run: RunJob | None,
+        discard: Discard,
+        on_takeover: Callable[[], None],
+        *,
+        alone: bool = False,
+    ) -> None:
+        """Take the lease, take over from dead processes, then start the heartbeat and (given
+        ``run``) the worker. ``alone``: no other process can be alive (SQLite), so every
+        other lease is a dead one's."""
+        self._run, self._discard, self._on_takeover = run, discard, on_takeover
+        self.lease.join()
+        self.lease.expire(all_others=alone)
+        self.store.requeue_orphans()
+        names = self.store.namespace
+        self._threads = [threading.Thread(target=self._beat, name=f"lease-{names}", daemon=True)]
+        if run is not None:
+            self._threads.append(
+                threading.Thread(target=self._work, name=f"jobs-{names}", daemon=True)
+            )
+        for thread in self._threads:
+            thread.start()
 
     def check_room(self) -> None:
         """Refuse (429) if the queue is full; a load checks before it stores an upload."""
-        if len(self._waiting) >= self.max_queued:
+        waiting = self.store.waiting()
+        if waiting >= self.max_queued:
             raise TooManyJobs(
-                f"{len(self._waiting)} loads are already waiting (the most this server "
-                "queues); try again when some have finished"
+                f"{waiting} loads are already waiting (the most this server queues); try "
+                "again when some have finished"
             )
 
-    def submit(
-        self, collection: str, source: str, work: Work, cleanup: Callable[[], None] | None = None
-    ) -> Job:
+    def submit(self, collection: str, source: str, request: Mapping[str, Any]) -> Job:
+        """Queue a job; a worker of any process of the app runs it."""
         with self._lock:
             self.check_room()
-            job_id = self.store.create(collection, source)
-            self._waiting.add(job_id)
-        accepted = self.store.get(job_id)  # as accepted: queued, whenever the worker starts it
-        self._cancel[job_id] = threading.Event()
-        self._executor.submit(self._run, job_id, work, cleanup)
-        return accepted
+            job_id = self.store.create(collection, source, request)
+        self._wake.set()
+        return self.store.get(job_id)  # as accepted: queued, whenever a worker starts it
 
     def cancel(self, job_id: str) -> Job:
-        job = self.store.get(job_id)
-        if job.finished:
-            raise Conflict(f"job {job_id} has already {job.status}")
-        event = self._cancel.get(job_id)
-        if event is None:
-            raise Conflict(f"job {job_id} is not run by this process")
-        event.set()
+        if self.store.request_cancel(job_id):
+            request = self.store.request_of(job_id)
+            job = self.store.get(job_id, error_limit=0)
+            self._discard(Claimed(job_id, job.collection, job.source, request, job.attempts))
+        else:
+            current = self._current
+            if current is not None and current[0] == job_id:
+                current[1].set()  # running here: stop at the next batch, not the next check
         return self.store.get(job_id)
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
-        """Block until a job of this process ends (for scripts and the demo loader)."""
+        """Block until a job ends (for scripts and the demo loader)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not (job := self.store.get(job_id)).finished:
             if deadline is not None and time.monotonic() > deadline:
@@ -365,44 +625,104 @@ class JobRunner:
         return job
 
     def shutdown(self) -> None:
-        """Cancel every job: a running one stops between batches, queued ones end at once
-        (each still records "cancelled" and removes its upload)."""
-        for event in list(self._cancel.values()):
-            event.set()
-        self._executor.shutdown(wait=True)
-
-    def _run(self, job_id: str, work: Work, cleanup: Callable[[], None] | None) -> None:
-        self._waiting.discard(job_id)
-        cancel = self._cancel[job_id]
-        context = JobContext(self.store, job_id, cancel)
+        """Stop: a running job stops between batches and goes back to the queue (another
+        worker, or this one restarted, runs it again); queued jobs stay queued. Then give
+        the lease up."""
+        self._stopping.set()
+        self._wake.set()
+        current = self._current
+        if current is not None:
+            current[2].set()
+        for thread in self._threads:
+            thread.join()
         try:
-            if cancel.is_set():
-                raise JobCancelled
-            self.store.update(job_id, status=JobStatus.running, started_at=utcnow())
-            work(context)
-            outcome: dict[str, Any] = {"status": JobStatus.succeeded}
+            self.lease.leave()
+        except Exception:
+            log.warning("%s: could not give the lease up; it expires", self.store.namespace)
+
+    def _beat(self) -> None:
+        interval = self.lease.seconds / 5
+        while not self._stopping.wait(interval):
+            try:
+                if not self.lease.renew():
+                    current = self._current
+                    if current is not None:
+                        current[2].set()  # another worker has it now
+                if self.lease.expire():
+                    self._on_takeover()
+                if self.store.requeue_orphans():
+                    self._wake.set()
+            except Exception:
+                log.warning("%s: heartbeat failed; retrying", self.store.namespace, exc_info=True)
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                claimed = self.store.claim(self.lease.owner, self.lease.label)
+            except Exception:
+                log.warning("%s: cannot read the job queue", self.store.namespace, exc_info=True)
+                claimed = None
+            if claimed is None:
+                self._wake.wait(self.POLL_SECONDS)
+                self._wake.clear()
+                continue
+            self._execute(claimed)
+
+    def _execute(self, job: Claimed) -> None:
+        assert self._run is not None
+        cancel, stop = threading.Event(), threading.Event()
+        self._current = (job.id, cancel, stop)
+        if self._stopping.is_set():
+            stop.set()
+        context = JobContext(self.store, job.id, cancel, self.lease.owner, stop)
+        outcome: dict[str, Any] | None = None
+        try:
+            context.check_cancelled()
+            self._run(job, context)
+            outcome = {"status": JobStatus.succeeded}
         except JobCancelled:
             outcome = {"status": JobStatus.cancelled}
+        except JobStopped:
+            pass
         except Exception as error:
-            log.exception("job %s failed", job_id)  # the details, for whoever runs the server
-            outcome = {"status": JobStatus.failed, "error": job_failure(error)}
+            if stop.is_set():  # failed because it was being abandoned
+                outcome = None
+            else:
+                log.exception("job %s failed", job.id)  # details for whoever runs the server
+                outcome = {"status": JobStatus.failed, "error": job_failure(error)}
         finally:
-            if cleanup is not None:
-                cleanup()
+            self._current = None
+        if outcome is None:
+            self._give_back(job, context)
+            return
+        self._discard(job)
+        self._record_end(job.id, context, outcome)
+        log.info("job %s %s: %s", job.id, outcome["status"], context.counts)
+
+    def _give_back(self, job: Job | Claimed, context: JobContext) -> None:
+        """The job stopped without ending: back to the queue if this worker still has it."""
         try:
-            self._record_end(job_id, context, outcome)
-        finally:
-            self._cancel.pop(job_id, None)  # only now: a cancel before this still finds it
-        log.info("job %s %s: %s", job_id, outcome["status"], context.counts)
+            context.flush()
+            self.store.release(job.id, self.lease.owner, self.lease.label)
+            log.info("job %s: put back in the queue", job.id)
+        except JobStopped:
+            log.info("job %s: another worker has it now", job.id)
+        except Exception:
+            log.warning("job %s: could not put it back; it is taken over", job.id)
 
     def _record_end(self, job_id: str, context: JobContext, outcome: dict[str, Any]) -> None:
         """Write how the job ended, retrying while the SQL database is away (the outage may
-        be what ended it); if it does not come back, the next start marks the job failed."""
+        be what ended it); if it does not come back, the job is taken over once this
+        process's lease expires."""
         deadline = time.monotonic() + self.END_RETRY_SECONDS
         while True:
             try:
                 context.flush()
-                self.store.update(job_id, finished_at=utcnow(), **outcome)
+                ended = {"finished_at": utcnow(), "owner": None, **outcome}
+                self.store.update(job_id, self.lease.owner, **ended)
+                return
+            except JobStopped:
+                log.warning("job %s: another worker has it now; its end is not recorded", job_id)
                 return
             except Exception:
                 if time.monotonic() > deadline:

@@ -10,6 +10,7 @@ from ``common.names`` checks. Each collection's table has the app's typed column
 
 import hashlib
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ PENDING, READY, DELETING = "pending", "ready", "deleting"
 RESERVED_COLUMNS = {"id", "item_state", "created_at"}
 # Keep IN (...) lists well below every driver's parameter limit.
 CHUNK = 500
+# How long a write waits for another process's write to the same collection.
+LOCK_TIMEOUT_S = 300
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,52 @@ class RecordStore:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self._tables: dict[str, Table] = {}
+        self._local_locks: dict[str, threading.Lock] = {}
+        self._local_locks_lock = threading.Lock()
+
+    @property
+    def is_sqlite(self) -> bool:
+        """SQLite serves one process (the layer enforces it); MySQL any number."""
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def lock(self, name: str, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+        """Hold the lock called ``name`` in every process using this database.
+
+        On MySQL a named lock (``GET_LOCK``), which the server also releases when the
+        holder's connection dies, so a killed process never leaves a collection locked. The
+        threads of this process queue on a local lock first and so do not each hold a
+        connection while they wait; on SQLite (one process) the local lock is the lock.
+        """
+        with self._local_locks_lock:
+            local = self._local_locks.setdefault(name, threading.Lock())
+        if not local.acquire(timeout=timeout):
+            raise BackendUnavailable(f"{name} stayed busy for {timeout:.0f} s; try again")
+        try:
+            if self.is_sqlite:
+                yield
+                return
+            key = f"search:{name}"
+            if len(key) > 64:  # MySQL's longest lock name
+                key = "search:" + hashlib.blake2b(name.encode(), digest_size=20).hexdigest()
+            with self.engine.connect() as connection:
+                got = connection.scalar(
+                    text("SELECT GET_LOCK(:key, :timeout)"), {"key": key, "timeout": timeout}
+                )
+                if got != 1:
+                    raise BackendUnavailable(
+                        f"{name} stayed busy for {timeout:.0f} s (another process is "
+                        "writing to it); try again"
+                    )
+                try:
+                    yield
+                finally:
+                    try:
+                        connection.scalar(text("SELECT RELEASE_LOCK(:key)"), {"key": key})
+                    except Exception:  # the connection is gone, and the lock with it
+                        log.warning("releasing lock %s failed", key)
+        finally:
+            local.release()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -124,11 +173,13 @@ class RecordStore:
             raise BackendUnavailable(f"the SQL database is unavailable: {error.orig}") from error
 
     def create_system_tables(self) -> None:
-        tables.metadata.create_all(self.engine)
-        self._add_missing_columns()
+        with self.lock("system tables"):  # processes starting together would race
+            tables.metadata.create_all(self.engine)
+            self._add_missing_columns()
 
     def _add_missing_columns(self) -> None:
-        """Bring system tables made by an earlier version up to date (new nullable columns)."""
+        """Bring system tables made by an earlier version up to date (new nullable columns,
+        new indexes)."""
         inspector = inspect(self.engine)
         for table in tables.metadata.sorted_tables:
             present = {column["name"] for column in inspector.get_columns(table.name)}
@@ -139,6 +190,10 @@ class RecordStore:
                         connection.execute(
                             text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
                         )
+            indexed = {index["name"] for index in inspector.get_indexes(table.name)}
+            for index in table.indexes:
+                if index.name not in indexed:
+                    index.create(self.engine, checkfirst=True)
 
     # --- per-collection tables -------------------------------------------------------
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 
 from common.record_store import utcnow
 from common.tables import collections_table as table
@@ -24,6 +24,7 @@ class Registered:
     physical: str
     state: State
     options: dict[str, Any]
+    written_ts: int = 0  # Milvus's timestamp of its latest write (0: none recorded)
 
 
 class Registry:
@@ -51,14 +52,15 @@ class Registry:
 
     def find(self, name: str) -> Registered | None:
         """The collection called ``name`` if it is ready."""
-        query = select(table.c.physical, table.c.state, table.c.options).where(
+        query = select(table.c.physical, table.c.state, table.c.options, table.c.written_ts).where(
             table.c.namespace == self.namespace, table.c.name == name
         )
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
         if row is None or row.state != "ready":
             return None
-        return Registered(name, row.physical, row.state, dict(row.options or {}))
+        options = dict(row.options or {})
+        return Registered(name, row.physical, row.state, options, int(row.written_ts or 0))
 
     def begin_create(self, name: str, physical: str, options: Mapping[str, Any]) -> None:
         """Register a collection as ``creating`` (replacing any leftover row of the same name)."""
@@ -79,6 +81,17 @@ class Registry:
             connection.execute(
                 update(table).where(table.c.physical == physical).values(state=state)
             )
+
+    def record_write(self, physical: str, written_ts: int, connection: Connection) -> None:
+        """Keep Milvus's timestamp of a write, in the transaction that makes it visible."""
+        connection.execute(
+            update(table)
+            .where(
+                table.c.physical == physical,
+                or_(table.c.written_ts.is_(None), table.c.written_ts < written_ts),
+            )
+            .values(written_ts=written_ts)
+        )
 
     def forget(self, physical: str) -> None:
         with self.engine.begin() as connection:

@@ -1,7 +1,7 @@
 """All configuration, read once from environment variables prefixed ``SEARCH_``."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS; none by default."
+    )
+    role: Literal["api", "worker", "all"] = Field(
+        "all",
+        description="What this process does: serve HTTP (`api`), run load jobs (`worker`), "
+        "or both (`all`). `api` and `worker` need MySQL: see docs/scale-out.md.",
+    )
+    lease_s: float = Field(
+        30,
+        ge=1,
+        le=3600,
+        description="Seconds without a heartbeat after which a process counts as dead and "
+        "the others take over its jobs and half-written items.",
     )
     host: str = Field("127.0.0.1", description="Bind address of the HTTP server.")
     port: int = Field(8000, ge=1, le=65535)

@@ -25,6 +25,7 @@ from typing import Any, Literal, cast
 
 import numpy as np
 from pymilvus import Collection, DataType, MilvusClient, MilvusException, connections
+from pymilvus.exceptions import SchemaNotReadyException
 
 from common.batching import Gathering
 from common.errors import BackendUnavailable, UnsupportedFeature
@@ -36,7 +37,9 @@ ScalarKind = Literal["varchar", "int64"]
 
 # Searches read their own writes from this process without paying for Strong consistency
 # (which adds ~200 ms per search on a server); counts and gets that must see every write
-# ask for Strong explicitly.
+# ask for Strong explicitly. Given the timestamp of a collection's latest write, made by
+# any process (``insert`` returns it, the registry keeps it), a search waits only until
+# Milvus shows that write: read-after-write across processes, without Strong's cost.
 SEARCH_CONSISTENCY = "Session"
 # Rows per insert request: 1,000 rows of 1280 floats are ~5 MB, far below gRPC's limit.
 INSERT_BATCH = 1000
@@ -79,6 +82,7 @@ class _Search:
     limit: int
     expression: str
     params: str  # the search parameters, as JSON
+    after: int = 0  # Milvus's timestamp of a write the search must see (0: this process's)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class VectorStore:
             Path(uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         self.uri = uri
         self._alias = f"vector-store-{uuid.uuid4().hex}"
+        self._orm_collections: dict[str, Collection] = {}
         try:
             self.client = MilvusClient(uri=uri, token=token or "")
             with _orm_api():
@@ -172,6 +177,7 @@ class VectorStore:
                 schema.add_field(field_name, DataType.VARCHAR, max_length=1024)
             else:
                 schema.add_field(field_name, DataType.INT64)
+        self._orm_collections.pop(name, None)
         self.client.create_collection(name, schema=schema)
         wanted = {
             "index_type": index.index_type,
@@ -208,11 +214,30 @@ class VectorStore:
         """
         self.client.flush(name)
 
-    def insert(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def insert(self, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
         """Insert rows, ``INSERT_BATCH`` per request (a long video's frames in one add would
-        otherwise exceed the server's message size)."""
+        otherwise exceed the server's message size).
+
+        Returns Milvus's timestamp of the write (0 on Milvus Lite, which keeps none), for
+        searches in other processes to wait for (``search(after=...)``). MilvusClient does
+        not return it; the ORM's insert does.
+        """
+        latest = 0
+        collection = self._orm_collection(name)
         for start in range(0, len(rows), INSERT_BATCH):
-            self.client.insert(name, list(rows[start : start + INSERT_BATCH]))
+            with _orm_api():
+                result = collection.insert(list(rows[start : start + INSERT_BATCH]))
+            latest = max(latest, int(result.timestamp or 0))
+        return latest
+
+    def _orm_collection(self, name: str) -> Collection:
+        if name not in self._orm_collections:
+            try:
+                with _orm_api():
+                    self._orm_collections[name] = Collection(name, using=self._alias)
+            except SchemaNotReadyException as error:  # what the ORM says for a missing one
+                raise MilvusException(100, f"collection not found[{name}]") from error
+        return self._orm_collections[name]
 
     def search(
         self,
@@ -222,7 +247,10 @@ class VectorStore:
         limit: int,
         where: Mapping[str, str | int] | None = None,
         where_not: Mapping[str, str | int] | None = None,
+        after: int = 0,
     ) -> list[list[Hit]]:
+        """The nearest ids of each vector; ``after``: the timestamp of a write the results
+        must reflect (0: this process's own writes)."""
         params = {"metric_type": index.metric, "params": _search_params(index, limit)}
         what = _Search(
             name,
@@ -230,6 +258,7 @@ class VectorStore:
             limit,
             filter_expression(where or {}, where_not or {}),
             json.dumps(params, sort_keys=True),
+            after,
         )
         if self._searches is not None and len(vectors) == 1:
             found = self._searches.submit(what, [vectors[0]])
@@ -246,15 +275,13 @@ class VectorStore:
             filter=what.expression,
             output_fields=["id"],
             search_params=json.loads(what.params),
-            consistency_level=SEARCH_CONSISTENCY,
+            **_consistency(what.after),
         )
         return [[(int(hit["id"]), float(hit["distance"])) for hit in hits] for hits in results]
 
-    def vectors(self, name: str, ids: Sequence[int]) -> dict[int, Any]:
+    def vectors(self, name: str, ids: Sequence[int], after: int = 0) -> dict[int, Any]:
         """Stored vectors by id, read like searches (Strong would wait ~200 ms on a server)."""
-        rows = self.client.get(
-            name, ids=list(ids), output_fields=["vector"], consistency_level=SEARCH_CONSISTENCY
-        )
+        rows = self.client.get(name, ids=list(ids), output_fields=["vector"], **_consistency(after))
         return {int(row["id"]): row["vector"] for row in rows}
 
     def all_ids(self, name: str) -> set[int]:
@@ -288,12 +315,25 @@ class VectorStore:
         )
         return int(rows[0]["count(*)"])
 
-    def delete(self, name: str, ids: Sequence[int]) -> None:
-        if ids:
-            self.client.delete(name, ids=[int(i) for i in ids])
+    def delete(self, name: str, ids: Sequence[int]) -> int:
+        """Delete ids; return Milvus's timestamp of the delete (as ``insert`` does)."""
+        if not ids:
+            return 0
+        with _orm_api():
+            result = self._orm_collection(name).delete(f"id in {[int(i) for i in ids]}")
+        return int(result.timestamp or 0)
 
     def drop(self, name: str) -> None:
+        self._orm_collections.pop(name, None)
         self.client.drop_collection(name)
+
+
+def _consistency(after: int) -> dict[str, Any]:
+    """How a read waits for writes: for the given write (from any process), or for this
+    process's own."""
+    if after:
+        return {"consistency_level": "Customized", "guarantee_timestamp": after}
+    return {"consistency_level": SEARCH_CONSISTENCY}
 
 
 def _search_params(index: VectorIndex, limit: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pymilvus import MilvusClient
@@ -58,8 +59,12 @@ def drop_milvus_collections(uri: str) -> None:
         client.close()
 
 
+# An app in this process (TestClient) or a server's address (httpx.Client with a base URL).
+HTTP = TestClient | httpx.Client
+
+
 def wait_for_job(
-    client: TestClient, job_id: str, timeout: float = 120, prefix: str = ""
+    client: HTTP, job_id: str, timeout: float = 120, prefix: str = ""
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -104,7 +109,7 @@ def snapshot(client: TestClient) -> dict[str, Any]:
     return state
 
 
-def sse_events(client: TestClient, url: str) -> list[tuple[str, dict[str, Any]]]:
+def sse_events(client: HTTP, url: str) -> list[tuple[str, dict[str, Any]]]:
     """Read a Server-Sent Events stream to its end: [(event, data), ...]."""
     events: list[tuple[str, dict[str, Any]]] = []
     event = "message"

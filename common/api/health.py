@@ -1,5 +1,8 @@
 """Liveness (the process answers) and readiness (Milvus and SQL answer too)."""
 
+from dataclasses import asdict
+from typing import Literal
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,3 +69,22 @@ def ready(context: Context) -> Ready | JSONResponse:
     if healthy:
         return report
     return JSONResponse(report.model_dump(), status_code=503)
+
+
+class Process(BaseModel):
+    role: Literal["api", "worker", "all"] = Field(
+        description="Serves HTTP (`api`), runs load jobs (`worker`), or both (`all`)."
+    )
+    host: str
+    pid: int
+    seconds_since_heartbeat: float = Field(
+        description="A process silent for `SEARCH_LEASE_S` counts as dead; the others take "
+        "over its jobs."
+    )
+
+
+@router.get("/processes", summary="This app's live processes: API servers and job workers")
+def processes(context: Context) -> list[Process]:
+    """Every process of this app holding a lease (``docs/scale-out.md``). Loads run only
+    while one with role `worker` or `all` is alive; with none, jobs wait `queued`."""
+    return [Process(**asdict(holder)) for holder in context.runner.lease.live()]

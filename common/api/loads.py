@@ -7,7 +7,7 @@ what one load may choose (image search: a label for every image).
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from fastapi import APIRouter, Body, File, Form, Request, Response, UploadFile
 from pydantic import BaseModel, Field, create_model
@@ -17,7 +17,7 @@ from common.context import AppContext, CollectionName, Context
 from common.errors import InsufficientStorage, NotFound
 from common.files import bytes_below, remove_quietly, resolve_under_roots
 from common.http import ErrorResponse, json_example, url_for
-from common.jobs import JOB_EXAMPLE, Job, JobContext
+from common.jobs import JOB_EXAMPLE, Claimed, Job, JobContext
 from common.loading import prefetch, run_load
 from common.settings import Settings
 from common.solution import Loader, Parser
@@ -53,18 +53,34 @@ class PathLoad(BaseModel):
     )
 
 
+class LoadRequest(BaseModel):
+    """What a load job reads, as its row in the jobs table keeps it: enough for a worker in
+    any process to run it. Uploads and data roots must be the same folders for every
+    process of an app (one host, or a shared volume: see docs/scale-out.md)."""
+
+    kind: Literal["upload", "path", "sample"]
+    path: str = ""  # the upload's folder or the resolved path; the sample is the worker's own
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class LoadSource:
-    """What a load reads: a file or folder, its parser, and whether it is an upload to delete."""
+    """What a load reads: a file or folder, its parser, and what kind of source it is."""
 
     label: str  # shown as the job's source: the upload's name, the path asked for, "sample"
     path: Path
     parser: Parser[Any]
-    is_upload: bool = False
+    kind: Literal["upload", "path", "sample"] = "path"
+    options: BaseModel | None = None
 
     def discard(self) -> None:
-        if self.is_upload:
+        if self.kind == "upload":
             remove_quietly(self.path)
+
+    def request(self) -> LoadRequest:
+        options = self.options.model_dump(mode="json") if self.options is not None else {}
+        path = "" if self.kind == "sample" else str(self.path)
+        return LoadRequest(kind=self.kind, path=path, options=options)
 
 
 def check_upload_room(settings: Settings, incoming: int) -> None:
@@ -87,27 +103,57 @@ def start_load(context: AppContext, name: str, source: LoadSource) -> Job:
     """
     try:
         source.parser.check(source.path)
+        return context.runner.submit(name, source.label, source.request().model_dump())
     except BaseException:
         source.discard()
         raise
+
+
+def source_of(context: AppContext, job: Claimed) -> LoadSource:
+    """What a queued job reads, rebuilt from its row by the worker that claimed it."""
+    if job.request is None:
+        raise RuntimeError("this load was queued by an earlier version; run it again")
+    request = LoadRequest.model_validate(job.request)
+    loader = context.solution.loader
+    if request.kind == "sample":
+        sample = sample_source(context)
+        if sample is None:
+            raise RuntimeError("this worker has no sample data")
+        return sample
+    path = Path(request.path)
+    if not path.exists():
+        where = "SEARCH_UPLOAD_DIR" if request.kind == "upload" else "SEARCH_DATA_ROOTS"
+        raise FileNotFoundError(
+            f"{path} is not on this worker's disk: every process of an app must share "
+            f"{where} (one host, or a shared volume)"
+        )
+    options = loader.options.model_validate(request.options)
+    return LoadSource(job.source, path, loader.parser(context.settings, options), request.kind)
+
+
+def run_job(context: AppContext, job: Claimed, progress: JobContext) -> None:
+    """Run a load job: the worker's half of ``start_load``."""
+    source = source_of(context, job)
+    # Created here, not in the request: on a Milvus server that takes seconds.
+    collection = context.collections.get_or_create(job.collection)
+    progress.set_total(source.parser.count(source.path))
     batch_size = context.settings.job_batch_size
+    # Reading (decoding images, parsing rows) runs ahead on its own thread.
+    items = prefetch(source.parser.parse(source.path), ahead=2 * batch_size)
+    solution = context.solution
+    if solution.loader.store is not None:
+        solution.loader.store(progress, collection, items, context.encoder, context.settings)
+    elif solution.codec is not None:
+        codec = solution.codec(context.encoder, collection)
+        run_load(progress, collection, items, codec, batch_size)
+    else:
+        raise RuntimeError(f"app {solution.namespace!r} declares no codec and no store")
 
-    def work(job: JobContext) -> None:
-        # Created here, not in the request: on a Milvus server that takes seconds.
-        collection = context.collections.get_or_create(name)
-        job.set_total(source.parser.count(source.path))
-        # Reading (decoding images, parsing rows) runs ahead on its own thread.
-        items = prefetch(source.parser.parse(source.path), ahead=2 * batch_size)
-        solution = context.solution
-        if solution.loader.store is not None:
-            solution.loader.store(job, collection, items, context.encoder, context.settings)
-        elif solution.codec is not None:
-            codec = solution.codec(context.encoder, collection)
-            run_load(job, collection, items, codec, batch_size)
-        else:
-            raise RuntimeError(f"app {solution.namespace!r} declares no codec and no store")
 
-    return context.runner.submit(name, source.label, work, source.discard)
+def discard_upload(job: Claimed) -> None:
+    """Remove a job's upload once it has ended (nothing to remove for other sources)."""
+    if job.request is not None and job.request.get("kind") == "upload":
+        remove_quietly(Path(job.request["path"]))
 
 
 def sample_source(context: AppContext) -> LoadSource | None:
@@ -115,7 +161,8 @@ def sample_source(context: AppContext) -> LoadSource | None:
     loader = context.solution.loader
     if loader.sample is None or not loader.sample.exists():
         return None
-    return LoadSource("sample", loader.sample, loader.parser(context.settings, loader.options()))
+    parser = loader.parser(context.settings, loader.options())
+    return LoadSource("sample", loader.sample, parser, "sample", loader.options())
 
 
 def accept(
@@ -204,7 +251,8 @@ curl -F file=@{example} localhost:8000/collections/<collection>/loads
             label if len(uploads) == 1 else f"{len(uploads)} files",
             folder,
             loader.parser(context.settings, options),
-            is_upload=True,
+            "upload",
+            options,
         )
         return accept(request, response, context, name, source)
 
@@ -238,7 +286,8 @@ curl -F file=@{example} localhost:8000/collections/<collection>/loads
         if path.is_file() and path.suffix.lower() not in loader.suffixes:
             raise unsupported(path.name, loader.suffixes)
         options = Options.model_validate(body.model_dump(exclude={"path"}))
-        source = LoadSource(body.path, path, loader.parser(context.settings, options))
+        parser = loader.parser(context.settings, options)
+        source = LoadSource(body.path, path, parser, "path", options)
         return accept(request, response, context, name, source)
 
     @router.post(

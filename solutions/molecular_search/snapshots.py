@@ -23,7 +23,7 @@ class Snapshots(Generic[T]):
     def __init__(self, columns: Sequence[str], build: Callable[[list[tuple[Any, ...]]], T]):
         self._columns = list(columns)
         self._build = build
-        self._cache: weakref.WeakKeyDictionary[Collection, tuple[int, T]] = (
+        self._cache: weakref.WeakKeyDictionary[Collection, tuple[tuple[int, int], T]] = (
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from solutions.qa_chatbot.app import SAMPLE
 from solutions.qa_chatbot.tests.fixtures import generated_pairs, write_csv
-from tests.helpers import assert_documented, error_of, snapshot, sse_events, wait_for_job
+from tests.helpers import HTTP, assert_documented, error_of, snapshot, sse_events, wait_for_job
 
 DATA = Path(__file__).parent / "data"
 
@@ -21,6 +21,14 @@ def sample_pairs() -> dict[str, str]:
 
 
 def test_sample_loads_as_a_job_and_paraphrases_find_their_answers(qa: TestClient) -> None:
+    load_the_sample_and_ask(qa)
+    snapshot(qa)  # both stores hold the same ids, no duplicates in Milvus
+
+
+def load_the_sample_and_ask(qa: HTTP) -> None:
+    """The app end to end over HTTP: the sample loaded as a job followed by its events,
+    paraphrases answered, off-topic questions refused, the load again adding nothing. Also
+    run against real server processes (tests/test_scale_out.py)."""
     pairs = sample_pairs()
     with SAMPLE.open("rb") as file:
         response = qa.post("/collections/faq/loads", files={"file": ("faq.csv", file, "text/csv")})
@@ -69,7 +77,6 @@ def test_sample_loads_as_a_job_and_paraphrases_find_their_answers(qa: TestClient
     assert again["status"] == "succeeded"
     assert again["added"] == 0 and again["duplicates"] == len(pairs)
     assert qa.get("/collections/faq").json()["count"] == len(pairs)
-    snapshot(qa)  # both stores hold the same ids, no duplicates in Milvus
 
 
 def test_generated_pairs_load_from_a_data_root_and_exact_questions_match(

@@ -8,6 +8,7 @@ media folder, their faces too, and loading again completes the set without dupli
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
 
 from common.app import create_app
+from common.jobs import JobStore
 from solutions.video_analysis.app import SOLUTION
 from solutions.video_analysis.indexing import FrameEncoder
 from solutions.video_analysis.tests.fixtures import SampleVideos, video_settings
@@ -55,9 +58,16 @@ def test_a_video_is_stored_whole_or_not_at_all(
     command += ["solutions.video_analysis.app", "2", "video__crash"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=300)
     assert done.returncode == 137, done.stdout.decode() + done.stderr.decode()
+    # Cancelled while its worker is dead: the restart ends it instead of running it again
+    # (tests/test_consistency.py covers the takeover), so what recovery left can be seen.
+    job_id = re.search(r"job (\w+)", done.stdout.decode())[1]  # type: ignore[index]
+    engine = create_engine(settings.sql_url)
+    JobStore(engine, SOLUTION.namespace).request_cancel(job_id)
+    engine.dispose()
 
     solution = with_encoder(SOLUTION, frame_encoder)
     with TestClient(create_app(solution, settings)) as client:  # the restart: recovery runs
+        assert client.get(f"/jobs/{job_id}").json()["status"] == "cancelled"
         state = snapshot(client)  # Milvus ids == SQL ids == full-text index ids
         videos = client.get("/collections/crash/videos").json()["videos"]
         assert [v["name"] for v in videos] == ["a-short.mp4"]
