@@ -601,8 +601,9 @@ class JobRunner:
         with self._lock:
             self.check_room()
             job_id = self.store.create(collection, source, request)
+        accepted = self.store.get(job_id)  # as accepted: queued, whenever a worker starts it
         self._wake.set()
-        return self.store.get(job_id)  # as accepted: queued, whenever a worker starts it
+        return accepted
 
     def cancel(self, job_id: str) -> Job:
         if self.store.request_cancel(job_id):

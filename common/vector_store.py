@@ -43,6 +43,9 @@ ScalarKind = Literal["varchar", "int64"]
 SEARCH_CONSISTENCY = "Session"
 # Rows per insert request: 1,000 rows of 1280 floats are ~5 MB, far below gRPC's limit.
 INSERT_BATCH = 1000
+# The ORM calls (used where they return what MilvusClient's do not) retry for 210 s when
+# Milvus is down; MilvusClient's fail at once. Given a timeout they stop retrying then.
+ORM_TIMEOUT_S = 10
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,8 @@ class VectorStore:
         collection = self._orm_collection(name)
         for start in range(0, len(rows), INSERT_BATCH):
             with _orm_api():
-                result = collection.insert(list(rows[start : start + INSERT_BATCH]))
+                batch = list(rows[start : start + INSERT_BATCH])
+                result = collection.insert(batch, timeout=ORM_TIMEOUT_S)
             latest = max(latest, int(result.timestamp or 0))
         return latest
 
@@ -234,7 +238,8 @@ class VectorStore:
         if name not in self._orm_collections:
             try:
                 with _orm_api():
-                    self._orm_collections[name] = Collection(name, using=self._alias)
+                    collection = Collection(name, using=self._alias, timeout=ORM_TIMEOUT_S)
+                self._orm_collections[name] = collection
             except SchemaNotReadyException as error:  # what the ORM says for a missing one
                 raise MilvusException(100, f"collection not found[{name}]") from error
         return self._orm_collections[name]
@@ -320,7 +325,8 @@ class VectorStore:
         if not ids:
             return 0
         with _orm_api():
-            result = self._orm_collection(name).delete(f"id in {[int(i) for i in ids]}")
+            expression = f"id in {[int(i) for i in ids]}"
+            result = self._orm_collection(name).delete(expression, timeout=ORM_TIMEOUT_S)
         return int(result.timestamp or 0)
 
     def drop(self, name: str) -> None:

@@ -48,10 +48,27 @@ def check_stack(compose_file: Path, settings: type[Settings], root: Path = ROOT)
             assert "healthcheck" in services[dependency], dependency
         assert "ipv4_address" not in str(service) and "networks" not in service, name
     app = services["app"]
+    check_app_service(services, app, settings)
+    env = app["environment"]
+    for port in app["ports"]:
+        assert port.startswith("127.0.0.1:"), port
+    assert f":{env['SEARCH_PORT']}/health/ready" in str(app["healthcheck"]["test"])
+    build = app["build"]
+    assert build["dockerfile"] == "docker/Dockerfile"
+    assert build["args"]["APP"] == compose_file.parent.name
+    check_dockerfile(root / build["dockerfile"], build["args"], root)
+
+
+def check_app_service(
+    services: dict[str, Any], app: dict[str, Any], settings: type[Settings]
+) -> None:
+    """An app's service names real settings, and reaches the stack's Milvus and MySQL,
+    started (healthy) before it."""
     env = app["environment"]
     settings_fields = set(settings.model_fields)
     for key in env:
         assert key.startswith("SEARCH_") and key[7:].lower() in settings_fields, key
+    settings.model_validate({key[7:].lower(): value for key, value in env.items()})
     milvus = urlsplit(env["SEARCH_MILVUS_URI"])
     assert milvus.hostname in services and milvus.port == 19530
     sql = make_url(env["SEARCH_SQL_URL"])
@@ -63,14 +80,35 @@ def check_stack(compose_file: Path, settings: type[Settings], root: Path = ROOT)
         mysql_env["MYSQL_DATABASE"],
     )
     assert set(app["depends_on"]) == {milvus.hostname, sql.host}
-    for port in app["ports"]:
-        assert port.startswith("127.0.0.1:"), port
-    assert f":{env['SEARCH_PORT']}/health/ready" in str(app["healthcheck"]["test"])
     assert "9091/healthz" in str(services[milvus.hostname]["healthcheck"]["test"])
-    build = app["build"]
-    assert build["dockerfile"] == "docker/Dockerfile"
-    assert build["args"]["APP"] == compose_file.parent.name
-    check_dockerfile(root / build["dockerfile"], build["args"], root)
+
+
+SCALE_OUT = ROOT / "docker" / "qa_chatbot" / "compose.scale-out.yaml"
+
+
+def test_the_scale_out_stack_runs_api_replicas_and_a_worker_on_shared_stores() -> None:
+    """docker/qa_chatbot/compose.scale-out.yaml: the QA stack's backends and image, as two
+    API replicas and a job worker (tests/test_scale_out.py runs those roles as processes)."""
+    raw = load_raw(SCALE_OUT)
+    assert schema_errors(raw) == [] and schema_errors(interpolate(raw, {})) == []
+    services = raw["services"]
+    single = load_raw(ROOT / "docker" / "qa_chatbot" / "compose.yaml")["services"]
+    for backend in ("etcd", "minio", "milvus", "mysql"):
+        assert services[backend] == single[backend], backend
+    check_stack(ROOT / "docker" / "qa_chatbot" / "compose.yaml", QASettings)
+    api, worker = services["api"], services["worker"]
+    for service in (api, worker):
+        check_app_service(services, service, QASettings)
+        assert service["build"] == single["app"]["build"]
+        # One volume for uploads (written by an API replica, read by a worker) and models.
+        assert service["volumes"] == ["data:/app/data"]
+    assert api["environment"]["SEARCH_ROLE"] == "api" and api["deploy"]["replicas"] == 2
+    (ports,) = api["ports"]
+    first, last = re.fullmatch(r"127\.0\.0\.1:(\d+)-(\d+):8000", ports).groups()  # type: ignore[union-attr]
+    assert int(last) - int(first) + 1 == api["deploy"]["replicas"]  # a port per replica
+    assert api["healthcheck"] == single["app"]["healthcheck"]
+    assert worker["environment"]["SEARCH_ROLE"] == "worker" and "ports" not in worker
+    assert worker["healthcheck"] == {"disable": True}  # no HTTP: its lease says it lives
 
 
 def group(project: dict[str, Any], extra: str) -> list[str]:

@@ -72,6 +72,14 @@ def ready(context: Context) -> Ready | JSONResponse:
 
 
 class Process(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"role": "api", "host": "search-api-1", "pid": 7, "seconds_since_heartbeat": 2.0}
+            ]
+        }
+    )
+
     role: Literal["api", "worker", "all"] = Field(
         description="Serves HTTP (`api`), runs load jobs (`worker`), or both (`all`)."
     )

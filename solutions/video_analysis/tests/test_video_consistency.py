@@ -43,7 +43,9 @@ def test_a_video_is_stored_whole_or_not_at_all(
     videos = (test_videos.short, test_videos.clip, test_videos.avi)
     for prefix, video in zip("abc", videos, strict=True):
         shutil.copy(video, folder / f"{prefix}-{video.name}")
-    settings = video_settings(backend, tmp_path)
+    # A short lease: on the server pair the restarted app takes the dead process's job over
+    # once its lease expires (on SQLite, alone, at once).
+    settings = video_settings(backend, tmp_path, lease_s=1)
     env = {
         **os.environ,
         "SEARCH_MILVUS_URI": settings.milvus_uri,
@@ -67,7 +69,7 @@ def test_a_video_is_stored_whole_or_not_at_all(
 
     solution = with_encoder(SOLUTION, frame_encoder)
     with TestClient(create_app(solution, settings)) as client:  # the restart: recovery runs
-        assert client.get(f"/jobs/{job_id}").json()["status"] == "cancelled"
+        assert wait_for_job(client, job_id, timeout=30)["status"] == "cancelled"
         state = snapshot(client)  # Milvus ids == SQL ids == full-text index ids
         videos = client.get("/collections/crash/videos").json()["videos"]
         assert [v["name"] for v in videos] == ["a-short.mp4"]
