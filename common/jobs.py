@@ -306,13 +306,15 @@ class JobStore:
                 )
             )
 
-    def requeue_orphans(self) -> list[str]:
+    def requeue_orphans(self) -> list[Claimed]:
         """Put back in the queue the running jobs whose worker holds no lease any more (it
-        died), or fail those whose workers died ``MAX_ATTEMPTS`` times; return their ids."""
+        died); end instead those whose workers died ``MAX_ATTEMPTS`` times (failed) or that
+        were cancelled meanwhile. Returns the jobs it ended, whose uploads can go."""
         live = select(workers_table.c.owner).where(workers_table.c.namespace == self.namespace)
         query = (
-            select(jobs_table.c.id, jobs_table.c.owner, jobs_table.c.done)
-            .add_columns(jobs_table.c.attempts, jobs_table.c.history, jobs_table.c.cancel_requested)
+            select(jobs_table.c.id, jobs_table.c.collection, jobs_table.c.source)
+            .add_columns(jobs_table.c.done, jobs_table.c.request, jobs_table.c.attempts)
+            .add_columns(jobs_table.c.history, jobs_table.c.cancel_requested)
             .where(
                 jobs_table.c.namespace == self.namespace,
                 jobs_table.c.status == JobStatus.running,
@@ -320,7 +322,7 @@ class JobStore:
             )
             .with_for_update(skip_locked=True)
         )
-        orphans = []
+        orphans, ended = [], []
         with self.engine.begin() as connection:
             for row in connection.execute(query).all():
                 attempts = row.attempts or 1
@@ -346,9 +348,12 @@ class JobStore:
                     .values(owner=None, history=[*(row.history or []), event], **values)
                 )
                 orphans.append(row.id)
+                if values["status"] != JobStatus.queued:
+                    request = row.request
+                    ended.append(Claimed(row.id, row.collection, row.source, request, attempts))
         for job_id in orphans:
             log.warning("%s: job %s lost its worker; taken over", self.namespace, job_id)
-        return orphans
+        return ended
 
     def request_cancel(self, job_id: str) -> bool:
         """Cancel a queued job at once (True), or ask the worker running it to stop (False);
@@ -558,6 +563,7 @@ class JobRunner:
         self._threads: list[threading.Thread] = []
         self._current: tuple[str, threading.Event, threading.Event] | None = None
         self._lock = threading.Lock()
+        self._sweep_wanted = threading.Event()
 
     @property
     def executes(self) -> bool:
@@ -577,9 +583,12 @@ class JobRunner:
         self._run, self._discard, self._on_takeover = run, discard, on_takeover
         self.lease.join()
         self.lease.expire(all_others=alone)
-        self.store.requeue_orphans()
+        self._requeue_orphans()
         names = self.store.namespace
-        self._threads = [threading.Thread(target=self._beat, name=f"lease-{names}", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._beat, name=f"lease-{names}", daemon=True),
+            threading.Thread(target=self._sweep, name=f"takeover-{names}", daemon=True),
+        ]
         if run is not None:
             self._threads.append(
                 threading.Thread(target=self._work, name=f"jobs-{names}", daemon=True)
@@ -650,11 +659,28 @@ class JobRunner:
                     if current is not None:
                         current[2].set()  # another worker has it now
                 if self.lease.expire():
-                    self._on_takeover()
-                if self.store.requeue_orphans():
-                    self._wake.set()
+                    self._sweep_wanted.set()
+                self._requeue_orphans()
             except Exception:
                 log.warning("%s: heartbeat failed; retrying", self.store.namespace, exc_info=True)
+
+    def _requeue_orphans(self) -> None:
+        for ended in self.store.requeue_orphans():
+            self._discard(ended)
+        self._wake.set()
+
+    def _sweep(self) -> None:
+        """Clear what dead processes were writing when the heartbeat finds one, on a thread
+        of its own: a sweep of many collections must not hold up the heartbeat (this
+        process's own lease would expire meanwhile)."""
+        while not self._stopping.is_set():
+            if not self._sweep_wanted.wait(1.0):
+                continue
+            self._sweep_wanted.clear()
+            try:
+                self._on_takeover()
+            except Exception:
+                log.exception("%s: clearing a dead process's writes failed", self.lease.namespace)
 
     def _work(self) -> None:
         while not self._stopping.is_set():

@@ -1,9 +1,10 @@
 """One app over several processes on one Milvus server + MariaDB: API processes, job workers,
 ``uvicorn --workers``; processes killed with SIGKILL and their work taken over.
 
-Every process here is a real one (``python -m solutions.qa_chatbot`` with ``SEARCH_ROLE``),
-with a 3-second lease so that takeovers happen within the test's patience. SQLite and
-Milvus Lite serve one process: the last tests check that a second one is refused.
+The processes are real ones (``python -m solutions.qa_chatbot`` with ``SEARCH_ROLE``), with
+a 3-second lease so that takeovers happen within the test's patience. Around them: workers
+racing for one queue (threads on their own connections), what a takeover does with a dead
+worker's job (both pairs), and the single-process rule of SQLite and Milvus Lite.
 """
 
 import os
@@ -23,8 +24,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
+from common.api.loads import discard_upload
 from common.collection import Collections, Storage
-from common.jobs import JobStore
+from common.jobs import MAX_ATTEMPTS, JobRunner, JobStore
+from common.leases import Lease
 from common.names import physical_name
 from common.record_store import PENDING, RecordStore
 from common.vector_store import VectorStore
@@ -353,3 +356,40 @@ def test_a_second_process_on_one_sqlite_database_is_refused(tmp_path: Path) -> N
     release_sqlite(url)
     again = subprocess.run([sys.executable, "-c", script, url], cwd=ROOT, capture_output=True)
     assert again.returncode == 0, again.stderr  # released: another process may have it
+
+
+@pytest.mark.parametrize("case", ["cancelled", "died too often", "requeued"])
+def test_a_running_job_whose_worker_died_is_requeued_or_ended_and_its_upload_removed(
+    case: str, backend: Backend, tmp_path: Path
+) -> None:
+    """What a process taking over does with a dead worker's job: run it again, or end it
+    (cancelled meanwhile; its workers died ``MAX_ATTEMPTS`` times) and remove its upload."""
+    engine = create_engine(backend.sql_url)
+    RecordStore(backend.sql_url).create_system_tables()
+    upload = tmp_path / "uploads" / "abc"
+    upload.mkdir(parents=True)
+    (upload / "pairs.csv").write_text("question,answer\n")
+    store = JobStore(engine, "qa")
+    job_id = store.create("faq", "pairs.csv", {"kind": "upload", "path": str(upload)})
+    attempts = MAX_ATTEMPTS - 1 if case == "died too often" else 0
+    for _ in range(attempts):
+        store.claim("dead", "gone:1")
+        store.release(job_id, "dead", "gone:1")
+        store.update(job_id, attempts=store.get(job_id).attempts + 1)
+    assert store.claim("dead", "gone:1") is not None  # by a worker holding no lease
+    if case == "cancelled":
+        assert store.request_cancel(job_id) is False  # running: only flagged
+    lease = Lease(engine, "qa", "api", seconds=30)
+    runner = JobRunner(store, lease)
+    runner.start(None, discard_upload, lambda: None, alone=False)
+    try:
+        job = store.get(job_id)
+        assert job.history[-1].event == "requeued", job.history
+        expected = {"cancelled": "cancelled", "died too often": "failed", "requeued": "queued"}
+        assert job.status == expected[case], job
+        assert upload.exists() == (case == "requeued")  # kept for the worker that runs it
+        if case == "died too often":
+            assert job.attempts == MAX_ATTEMPTS and "stopped 3 times" in (job.error or "")
+    finally:
+        runner.shutdown()
+        engine.dispose()
