@@ -158,6 +158,13 @@ class Collection:
         return self._writes, self.written_ts
 
     @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold this collection for a write made of several (a video's faces, then its
+        frames): no other write, recovery or drop, in any process, comes in between."""
+        with self._writing():
+            yield
+
+    @contextmanager
     def _writing(self) -> Iterator[None]:
         """Hold the collection for one write, in every process; 404 if it was dropped."""
         with self._records.lock(self.physical):

@@ -115,8 +115,9 @@ class RecordStore:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self._tables: dict[str, Table] = {}
-        self._local_locks: dict[str, threading.Lock] = {}
+        self._local_locks: dict[str, threading.RLock] = {}
         self._local_locks_lock = threading.Lock()
+        self._held = threading.local()  # the named locks this thread holds
 
     @property
     def is_sqlite(self) -> bool:
@@ -130,37 +131,48 @@ class RecordStore:
         On MySQL a named lock (``GET_LOCK``), which the server also releases when the
         holder's connection dies, so a killed process never leaves a collection locked. The
         threads of this process queue on a local lock first and so do not each hold a
-        connection while they wait; on SQLite (one process) the local lock is the lock.
+        connection while they wait; on SQLite (one process) the local lock is the lock. A
+        thread holding the lock may take it again (a write made of several writes).
         """
         with self._local_locks_lock:
-            local = self._local_locks.setdefault(name, threading.Lock())
+            local = self._local_locks.setdefault(name, threading.RLock())
         if not local.acquire(timeout=timeout):
             raise BackendUnavailable(f"{name} stayed busy for {timeout:.0f} s; try again")
+        held = self._held.__dict__.setdefault("names", set())
         try:
-            if self.is_sqlite:
+            if self.is_sqlite or name in held:
                 yield
                 return
-            key = f"search:{name}"
-            if len(key) > 64:  # MySQL's longest lock name
-                key = "search:" + hashlib.blake2b(name.encode(), digest_size=20).hexdigest()
-            with self.engine.connect() as connection:
-                got = connection.scalar(
-                    text("SELECT GET_LOCK(:key, :timeout)"), {"key": key, "timeout": timeout}
-                )
-                if got != 1:
-                    raise BackendUnavailable(
-                        f"{name} stayed busy for {timeout:.0f} s (another process is "
-                        "writing to it); try again"
-                    )
-                try:
+            held.add(name)
+            try:
+                with self._named_lock(name, timeout):
                     yield
-                finally:
-                    try:
-                        connection.scalar(text("SELECT RELEASE_LOCK(:key)"), {"key": key})
-                    except Exception:  # the connection is gone, and the lock with it
-                        log.warning("releasing lock %s failed", key)
+            finally:
+                held.discard(name)
         finally:
             local.release()
+
+    @contextmanager
+    def _named_lock(self, name: str, timeout: float) -> Iterator[None]:
+        key = f"search:{name}"
+        if len(key) > 64:  # MySQL's longest lock name
+            key = "search:" + hashlib.blake2b(name.encode(), digest_size=20).hexdigest()
+        with self.engine.connect() as connection:
+            got = connection.scalar(
+                text("SELECT GET_LOCK(:key, :timeout)"), {"key": key, "timeout": timeout}
+            )
+            if got != 1:
+                raise BackendUnavailable(
+                    f"{name} stayed busy for {timeout:.0f} s (another process is writing to "
+                    "it); try again"
+                )
+            try:
+                yield
+            finally:
+                try:
+                    connection.scalar(text("SELECT RELEASE_LOCK(:key)"), {"key": key})
+                except Exception:  # the connection is gone, and the lock with it
+                    log.warning("releasing lock %s failed", key)
 
     def close(self) -> None:
         self.engine.dispose()

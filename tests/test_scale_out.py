@@ -21,11 +21,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
 from common.api.loads import discard_upload
 from common.collection import Collections, Storage
+from common.errors import BackendUnavailable
 from common.jobs import MAX_ATTEMPTS, JobRunner, JobStore
 from common.leases import Lease
 from common.names import physical_name
@@ -393,3 +395,48 @@ def test_a_running_job_whose_worker_died_is_requeued_or_ended_and_its_upload_rem
     finally:
         runner.shutdown()
         engine.dispose()
+
+
+def test_a_worker_that_cannot_see_the_upload_fails_the_job_saying_what_to_share(
+    qa: TestClient, tmp_path: Path
+) -> None:
+    """A worker on a host without the API process's upload folder: the job fails with the
+    setting to fix, not an internal error."""
+    runner = qa.app.state.context.runner  # type: ignore[attr-defined]
+    missing = tmp_path / "elsewhere" / "0123"
+    job = runner.submit("faq", "pairs.csv", {"kind": "upload", "path": str(missing)})
+    ended = wait_for_job(qa, job.id)
+    assert ended["status"] == "failed", ended
+    assert f"cannot find upload {missing}" in ended["error"], ended
+    assert "must share SEARCH_UPLOAD_DIR" in ended["error"], ended
+
+
+def test_a_collection_lock_excludes_other_processes_and_dies_with_its_holder(
+    server_pair: Backend, tmp_path: Path
+) -> None:
+    """``RecordStore.lock`` on MySQL: another store (another process's connections) waits
+    for it, the holder may take it again, and a killed holder's lock is free at once."""
+    holder, other = RecordStore(server_pair.sql_url), RecordStore(server_pair.sql_url)
+    busy = pytest.raises(BackendUnavailable, match="stayed busy for 1 s")
+    # Taken twice by the same thread, then tried by another store.
+    with holder.lock("qa__faq"), holder.lock("qa__faq"), busy, other.lock("qa__faq", timeout=1):
+        pass
+    with other.lock("qa__faq", timeout=1):
+        pass
+    script = (
+        "import sys, time; from common.record_store import RecordStore\n"
+        "with RecordStore(sys.argv[1]).lock('qa__faq'):\n"
+        "    print('held', flush=True); time.sleep(60)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, server_pair.sql_url], cwd=ROOT, stdout=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stdout.readline() == b"held\n"
+    with pytest.raises(BackendUnavailable), other.lock("qa__faq", timeout=1):
+        pass
+    process.kill()
+    process.wait()
+    with other.lock("qa__faq", timeout=5):  # the server let go when the connection died
+        pass
+    holder.close()
+    other.close()

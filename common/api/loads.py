@@ -111,21 +111,22 @@ def start_load(context: AppContext, name: str, source: LoadSource) -> Job:
 
 def source_of(context: AppContext, job: Claimed) -> LoadSource:
     """What a queued job reads, rebuilt from its row by the worker that claimed it."""
+    # Each failure here is the job's error, said as it is (AppError messages are kept).
     if job.request is None:
-        raise RuntimeError("this load was queued by an earlier version; run it again")
+        raise NotFound("This load was queued by an earlier version of the app; load it again.")
     request = LoadRequest.model_validate(job.request)
     loader = context.solution.loader
     if request.kind == "sample":
         sample = sample_source(context)
         if sample is None:
-            raise RuntimeError("this worker has no sample data")
+            raise NotFound("The worker that took this load has no sample data.")
         return sample
     path = Path(request.path)
     if not path.exists():
         where = "SEARCH_UPLOAD_DIR" if request.kind == "upload" else "SEARCH_DATA_ROOTS"
-        raise FileNotFoundError(
-            f"{path} is not on this worker's disk: every process of an app must share "
-            f"{where} (one host, or a shared volume)"
+        raise NotFound(
+            f"The worker that took this load cannot find {request.kind} {path}: every "
+            f"process of an app must share {where} (one host, or a shared volume)."
         )
     options = loader.options.model_validate(request.options)
     return LoadSource(job.source, path, loader.parser(context.settings, options), request.kind)

@@ -66,10 +66,11 @@ def recover_faces(collection: Collection) -> None:
     if not collection.has_companion(FACES):
         return
     faces = collection.companion(FACES)
-    videos = {int(r["video"]) for r in collection.where({"frame": 0})}
-    stray = [int(i) for i, video in faces.scan(["video"]) if video not in (PHOTO, *videos)]
-    if stray:
-        faces.delete(stray)
+    with collection.exclusive():  # no video half stored by a live process meanwhile
+        videos = {int(r["video"]) for r in collection.where({"frame": 0})}
+        stray = [int(i) for i, video in faces.scan(["video"]) if video not in (PHOTO, *videos)]
+        if stray:
+            faces.delete(stray)
 
 
 LOADER = video_loader(sample=SAMPLE)

@@ -136,9 +136,10 @@ def store_videos(
                     _settle(job, started, expected)
                     continue
                 _settle(job, started, expected)
-                with job.timed("store"):
-                    # Faces first: the video exists once its frames do, and the start after
-                    # a crash removes faces of videos that never got their frames.
+                # Faces first: the video exists once its frames do, and recovery after a
+                # crash removes faces of videos that never got their frames; holding the
+                # collection keeps that recovery (in any process) from coming in between.
+                with job.timed("store"), collection.exclusive():
                     if faces:
                         collection.companion(FACES).add(faces)
                     added, _ = collection.add(entries)
