@@ -102,7 +102,7 @@ def ask_throughput(env: dict[str, str], workdir: Path, processes: int, requests:
         "-m",
         "uvicorn",
         "--factory",
-        "solutions.asgi:qa_chatbot",
+        "solutions.qa_chatbot.app:create",
         "--workers",
         str(processes),
         "--port",

@@ -565,10 +565,6 @@ class JobRunner:
         self._lock = threading.Lock()
         self._sweep_wanted = threading.Event()
 
-    @property
-    def executes(self) -> bool:
-        return self._run is not None
-
     def start(
         self,
         run: RunJob | None,

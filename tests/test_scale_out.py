@@ -303,7 +303,7 @@ def test_uvicorn_with_two_worker_processes_passes_the_qa_end_to_end_test(
     environment: dict[str, str], tmp_path: Path, server_pair: Backend
 ) -> None:
     port = reserve_ports(1)[0]
-    command = [sys.executable, "-m", "uvicorn", "--factory", "solutions.asgi:qa_chatbot"]
+    command = [sys.executable, "-m", "uvicorn", "--factory", "solutions.qa_chatbot.app:create"]
     command += ["--workers", "2", "--port", str(port), "--log-level", "warning"]
     with started(environment, "all", tmp_path, command) as server:
         server.url = f"http://127.0.0.1:{port}"
