@@ -127,7 +127,7 @@ def create() -> Flask:
         first = Path(uploads[0].filename or "upload").name
         label = first if len(uploads) == 1 else f"{len(uploads)} files"
         parser = LOADER.parser(settings, LOADER.options())
-        source = LoadSource(label, folder, parser, is_upload=True)
+        source = LoadSource(label, folder, parser, "upload")
         job = start_load(context, name, source)
         return json_of(job, 202, Location=f"/jobs/{job.id}")
 
