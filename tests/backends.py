@@ -709,6 +709,10 @@ class MySQLBackend:
             )
         return self._server
 
+    def another_database(self) -> MySQLBackend:
+        """A fresh database on the same server (its ``close`` drops only that database)."""
+        return _create_session_database(self.server_url, origin=self.origin)
+
     def close(self) -> None:
         """Drop the session database and stop the throwaway server, if any."""
         if self._closed:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import MetaData, create_engine
 
 from common.collection import Storage
 from common.encoders.e5 import E5Encoder
@@ -67,25 +66,19 @@ def own_mysql(tmp_path: Path) -> Iterator[MySQLBackend]:
         backend._server.stop()
 
 
-def _wipe_server_backends(milvus_uri: str, sql_url: str) -> None:
-    """Start each server test from empty stores."""
-    drop_milvus_collections(milvus_uri)
-    engine = create_engine(sql_url)
-    metadata = MetaData()
-    metadata.reflect(engine)
-    metadata.drop_all(engine)
-    engine.dispose()
-
-
 def provide_backend(name: str, request: pytest.FixtureRequest, workdir: Path) -> Backend:
-    """Empty stores of the pair ``name``: files in ``workdir`` for "lite", the shared servers
-    (wiped) for "server"."""
+    """Empty stores of the pair ``name``: files in ``workdir`` for "lite"; for "server", the
+    shared Milvus server emptied and a database of its own on the shared MySQL server (an
+    app of an earlier test that is still alive, e.g. a module's shared app, keeps its own
+    database: two apps of one namespace on one database share its job queue)."""
     if name == "lite":
         return Backend("lite", str(workdir / "milvus.db"), f"sqlite:///{workdir / 'records.db'}")
     server: MilvusServer = request.getfixturevalue("milvus_server")
     mysql: MySQLBackend = request.getfixturevalue("mysql_backend")
-    _wipe_server_backends(server.uri, mysql.url)
-    return Backend("server", server.uri, mysql.url)
+    drop_milvus_collections(server.uri)
+    database = mysql.another_database()
+    request.addfinalizer(database.close)
+    return Backend("server", server.uri, database.url)
 
 
 def make_settings(backend: Backend, workdir: Path, model: type[S], **extra: Any) -> S:

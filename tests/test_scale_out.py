@@ -7,6 +7,7 @@ racing for one queue (threads on their own connections), what a takeover does wi
 worker's job (both pairs), and the single-process rule of SQLite and Milvus Lite.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -87,19 +88,28 @@ def environment(server_pair: Backend, tmp_path: Path, minilm: Any) -> dict[str, 
 def started(
     environment: dict[str, str], role: str, folder: Path, command: list[str] | None = None
 ) -> Iterator[Process]:
-    """A process of the QA app with ``role`` (or ``command``), killed at the end."""
+    """A process of the QA app with ``role`` (or ``command``), killed at the end with any
+    processes it started (uvicorn's workers would otherwise outlive it, and go on taking
+    jobs from the queue)."""
     port = reserve_ports(1)[0]
     env = {**environment, "SEARCH_ROLE": role, "SEARCH_PORT": str(port)}
     log = folder / f"{role}-{port}.log"
     argv = command or [sys.executable, "-m", "solutions.qa_chatbot"]
     with log.open("wb") as out:
-        popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        popen = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group
+        )
     process = Process(popen, "" if role == "worker" else f"http://127.0.0.1:{port}", log)
     try:
         yield process
     finally:
-        if popen.poll() is None:
-            popen.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(popen.pid, signal.SIGKILL)
         popen.wait(timeout=30)
 
 
