@@ -355,37 +355,39 @@ class JobStore:
             log.warning("%s: job %s lost its worker; taken over", self.namespace, job_id)
         return ended
 
-    def request_cancel(self, job_id: str) -> bool:
-        """Cancel a queued job at once (True), or ask the worker running it to stop (False);
-        409 if it has finished."""
-        job = self.get(job_id, error_limit=0)
-        if job.finished:
-            raise Conflict(f"job {job_id} has already {job.status}")
+    def request_cancel(self, job_id: str) -> Claimed | None:
+        """Cancel a queued job at once (and return it, for its upload to be removed), or ask
+        the worker running it to stop (None); 404 if there is no such job, 409 if it has
+        finished."""
+        query = select(
+            jobs_table.c.collection, jobs_table.c.source, jobs_table.c.status
+        ).add_columns(jobs_table.c.request, jobs_table.c.attempts)
+        query = query.where(jobs_table.c.id == job_id, jobs_table.c.namespace == self.namespace)
         with self.engine.begin() as connection:
+            row = connection.execute(query).first()
+            if row is None:
+                raise NotFound(f"no job {job_id!r}")
+            if row.status in FINISHED:
+                raise Conflict(f"job {job_id} has already {row.status}")
             cancelled = connection.execute(
                 update(jobs_table)
                 .where(jobs_table.c.id == job_id, jobs_table.c.status == JobStatus.queued)
                 .values(status=JobStatus.cancelled, finished_at=utcnow())
             ).rowcount
             if cancelled:
-                return True
+                request, attempts = row.request, row.attempts or 0
+                return Claimed(job_id, row.collection, row.source, request, attempts)
             connection.execute(
                 update(jobs_table)
                 .where(jobs_table.c.id == job_id, jobs_table.c.status == JobStatus.running)
                 .values(cancel_requested=True)
             )
-        return False
+        return None
 
     def cancel_requested(self, job_id: str) -> bool:
         query = select(jobs_table.c.cancel_requested).where(jobs_table.c.id == job_id)
         with self.engine.connect() as connection:
             return bool(connection.scalar(query))
-
-    def request_of(self, job_id: str) -> Mapping[str, Any] | None:
-        query = select(jobs_table.c.request).where(jobs_table.c.id == job_id)
-        with self.engine.connect() as connection:
-            request = connection.scalar(query)
-        return dict(request) if request else None
 
     def update(self, job_id: str, held_by: str | None = None, **values: Any) -> None:
         """Write a job's fields; given the lease (``held_by``) of the worker running it, only
@@ -611,10 +613,9 @@ class JobRunner:
         return accepted
 
     def cancel(self, job_id: str) -> Job:
-        if self.store.request_cancel(job_id):
-            request = self.store.request_of(job_id)
-            job = self.store.get(job_id, error_limit=0)
-            self._discard(Claimed(job_id, job.collection, job.source, request, job.attempts))
+        cancelled = self.store.request_cancel(job_id)
+        if cancelled is not None:
+            self._discard(cancelled)
         else:
             current = self._current
             if current is not None and current[0] == job_id:

@@ -390,7 +390,7 @@ def test_a_running_job_whose_worker_died_is_requeued_or_ended_and_its_upload_rem
         store.update(job_id, attempts=store.get(job_id).attempts + 1)
     assert store.claim("dead", "gone:1") is not None  # by a worker holding no lease
     if case == "cancelled":
-        assert store.request_cancel(job_id) is False  # running: only flagged
+        assert store.request_cancel(job_id) is None  # running: only flagged
     lease = Lease(engine, "qa", "api", seconds=30)
     runner = JobRunner(store, lease)
     runner.start(None, discard_upload, lambda: None, alone=False)
