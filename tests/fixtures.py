@@ -66,18 +66,27 @@ def own_mysql(tmp_path: Path) -> Iterator[MySQLBackend]:
         backend._server.stop()
 
 
-def provide_backend(name: str, request: pytest.FixtureRequest, workdir: Path) -> Backend:
+def provide_backend(
+    name: str,
+    request: pytest.FixtureRequest,
+    workdir: Path,
+    lasting: contextlib.ExitStack | None = None,
+) -> Backend:
     """Empty stores of the pair ``name``: files in ``workdir`` for "lite"; for "server", the
     shared Milvus server emptied and a database of its own on the shared MySQL server (an
     app of an earlier test that is still alive, e.g. a module's shared app, keeps its own
-    database: two apps of one namespace on one database share its job queue)."""
+    database: two apps of one namespace on one database share its job queue). The database
+    is dropped when the test ends, or when ``lasting`` closes for stores that outlive it."""
     if name == "lite":
         return Backend("lite", str(workdir / "milvus.db"), f"sqlite:///{workdir / 'records.db'}")
     server: MilvusServer = request.getfixturevalue("milvus_server")
     mysql: MySQLBackend = request.getfixturevalue("mysql_backend")
     drop_milvus_collections(server.uri)
     database = mysql.another_database()
-    request.addfinalizer(database.close)
+    if lasting is None:
+        request.addfinalizer(database.close)
+    else:
+        lasting.callback(database.close)
     return Backend("server", server.uri, database.url)
 
 

@@ -198,7 +198,7 @@ class Apps:
     def _app(self, pair: str, name: str, request: pytest.FixtureRequest) -> FastAPI:
         folder = self.folder / pair / name
         folder.mkdir(parents=True)
-        backend = provide_backend(pair, request, folder)
+        backend = provide_backend(pair, request, folder, lasting=self._stack)
         # The samples once, on Milvus Lite: on the servers they would take half the time.
         samples = pair == "lite"
         if name != SITE:
