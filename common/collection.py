@@ -28,7 +28,8 @@ twice finds the ids already present and adds nothing (first write wins).
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ import numpy as np
 from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 
+from common.bulk_import import ImportFiles
 from common.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from common.lexical import LexicalIndex, terms
 from common.media import MediaStore
@@ -98,11 +100,18 @@ class Storage:
     """The two stores of one process; shared by every app running in it."""
 
     def __init__(
-        self, vectors: VectorStore, records: RecordStore, media: MediaStore | None = None
+        self,
+        vectors: VectorStore,
+        records: RecordStore,
+        media: MediaStore | None = None,
+        imports: Path | None = None,
     ) -> None:
+        """``imports``: where bulk import files are written for the Milvus server to read
+        (``None``: loads never bulk-import)."""
         self.vectors = vectors
         self.records = records
         self.media = media
+        self.imports = imports
         records.create_system_tables()
 
     def close(self) -> None:
@@ -205,43 +214,84 @@ class Collection:
 
     def add(self, entries: Sequence[Entry]) -> tuple[list[int], list[int]]:
         """Store entries; return (added ids, duplicate ids). Duplicates are left as they are."""
+        with self._writing():
+            return self._add(entries, self._write_vectors)
+
+    @contextmanager
+    def importing(self) -> Iterator["BulkLoad"]:
+        """A bulk load, for millions of items: its ``add`` works as the collection's, but the
+        rows stay pending while the vectors go to import files; ``commit`` has Milvus import
+        the files and turns every row ready at once. Holds the collection throughout (other
+        writes to it wait, then get 503). Unless its import succeeds, all of it is rolled back."""
+        if self.storage.imports is None:
+            raise RuntimeError("this storage has no folder for bulk import files")
+        files = ImportFiles(
+            self.storage.imports / f"{self.physical}-{uuid.uuid4().hex}",
+            self.spec.index.kind,
+            self.spec.index.dim,
+            self.spec.filter_fields,
+        )
+        load = BulkLoad(self, files)
+        try:
+            with self._writing():
+                try:
+                    yield load
+                finally:
+                    # Once imported, a failure to mark the rows ready is handled as an add's.
+                    if not load.imported and load.staged:
+                        log.warning("bulk load into %s rolled back", self.physical)
+                        self._undo(load.staged)
+        finally:
+            files.remove()
+
+    def _add(
+        self,
+        entries: Sequence[Entry],
+        write_vectors: Callable[[Sequence[Entry]], None],
+        staged: Container[int] = (),
+    ) -> tuple[list[int], list[int]]:
+        """``add`` under the collection's lock, with how the new entries' vectors are written;
+        ``staged``: ids pending for the caller itself (a bulk load's), which are duplicates."""
         unique: dict[int, Entry] = {}
         for entry in entries:
             unique.setdefault(entry.id, entry)
-        with self._writing():
-            states = self._records.states(self.table, list(unique))
-            # Left by a write that failed and could not be rolled back (a backend was down):
-            # not a duplicate, but debris to clear before writing the item again.
-            stale = [i for i, state in states.items() if state != READY]
-            if stale:
-                self._remove(stale)
-            stored = {i for i, state in states.items() if state == READY}
-            new = [e for i, e in unique.items() if i not in stored]
-            duplicates = [e.id for e in entries if e.id in stored or unique[e.id] is not e]
-            if not new:
-                return [], duplicates
-            try:
-                self._write_files(new)
-                self._records.insert_pending(self.table, [{"id": e.id, **e.record} for e in new])
-            except IntegrityError:
-                # Another writer stored some of these ids since we looked; treat them as
-                # duplicates rather than failing the batch.
-                return self._add_one_by_one(new, duplicates)
-            except Exception:
-                self._undo([e.id for e in new], files_only=True)
-                raise
-            self._write_vectors(new)
-            return [e.id for e in new], duplicates
+        states = self._records.states(self.table, list(unique))
+        # Left by a write that failed and could not be rolled back (a backend was down):
+        # not a duplicate, but debris to clear before writing the item again.
+        stale = [i for i, state in states.items() if state != READY and i not in staged]
+        if stale:
+            self._clear(stale)
+        stored = {i for i, state in states.items() if state == READY or i in staged}
+        new = [e for i, e in unique.items() if i not in stored]
+        duplicates = [e.id for e in entries if e.id in stored or unique[e.id] is not e]
+        if not new:
+            return [], duplicates
+        try:
+            self._write_files(new)
+            self._records.insert_pending(self.table, [{"id": e.id, **e.record} for e in new])
+        except IntegrityError:
+            # Another writer stored some of these ids since we looked; treat them as
+            # duplicates rather than failing the batch.
+            return self._add_one_by_one(new, duplicates, write_vectors)
+        except Exception:
+            self._undo([e.id for e in new], files_only=True)
+            raise
+        write_vectors(new)
+        return [e.id for e in new], duplicates
 
     def _check_not_dropped(self) -> None:
-        dropped = self.dropped or (
-            self._registry is not None and self._registry.find(self.name) is None
-        )
-        if dropped:
+        """404 if the collection was dropped; else note its latest write from any process."""
+        row = self._registry.find(self.name) if self._registry is not None else None
+        if self.dropped or (self._registry is not None and row is None):
             raise NotFound(f"collection {self.name!r} was dropped")
+        if row is not None:
+            self.written_ts = max(self.written_ts, row.written_ts)
 
     def _add_one_by_one(
-        self, entries: list[Entry], duplicates: list[int]
+        self,
+        entries: list[Entry],
+        duplicates: list[int],
+        write_vectors: Callable[[Sequence[Entry]], None],
     ) -> tuple[list[int], list[int]]:
         added = []
         for entry in entries:
@@ -250,19 +300,19 @@ class Collection:
             except IntegrityError:
                 duplicates.append(entry.id)
                 continue
-            self._write_vectors([entry])
+            write_vectors([entry])
             added.append(entry.id)
         return added, duplicates
 
+    def _filter_values(self, entry: Entry) -> dict[str, Any]:
+        """The record's columns Milvus also holds, to filter searches on."""
+        return {f: entry.record[f] for f in self.spec.filter_fields}
+
     def _write_vectors(self, entries: Sequence[Entry]) -> None:
         ids = [e.id for e in entries]
-        filters = self.spec.filter_fields
+        kind = self.spec.index.kind
         rows = [
-            {
-                "id": e.id,
-                "vector": _vector_value(e.vector, self.spec.index.kind),
-                **{f: e.record[f] for f in filters},
-            }
+            {"id": e.id, "vector": _vector_value(e.vector, kind), **self._filter_values(e)}
             for e in entries
         ]
         try:
@@ -271,11 +321,18 @@ class Collection:
             log.exception("storing %d vectors in %s failed; rolling back", len(ids), self.physical)
             self._undo(ids)
             raise
+        texts = [(e.id, self._text(e.record)) for e in entries] if self.lexical else []
+        self._mark_ready(ids, texts, written_ts)
+
+    def _mark_ready(
+        self, ids: Sequence[int], texts: list[tuple[int, str]], written_ts: int
+    ) -> None:
+        """Make written items searchable: their rows ready and their words indexed, in one
+        transaction (and the write's timestamp noted in it)."""
         try:
             with self._records.transaction() as connection:
                 self._records.set_state(self.table, ids, READY, connection)
                 if self.lexical is not None:
-                    texts = [(e.id, self._text(e.record)) for e in entries]
                     self.lexical.add(texts, connection)
                 self._saw_write(written_ts, connection)
         except Exception:
@@ -286,6 +343,12 @@ class Collection:
     def _text(self, record: Mapping[str, Any]) -> str:
         """What the full-text index holds of a record: its ``fulltext`` fields, one per line."""
         return "\n".join(str(record[f]) for f in self.spec.fulltext_fields if record.get(f))
+
+    def _clear(self, ids: Sequence[int]) -> None:
+        """Remove what an interrupted write left of ``ids``, once any bulk import it had
+        started has ended (its rows would otherwise appear after they were removed)."""
+        self._vectors.wait_for_imports(self.physical)
+        self._remove(ids)
 
     def _remove(self, ids: Sequence[int]) -> None:
         """Delete ids from both stores and their files, in the safe order."""
@@ -471,7 +534,7 @@ class Collection:
                 self.table, DELETING
             )
             if stale:
-                self._remove(stale)
+                self._clear(stale)
                 log.warning("recovered %s: removed %d interrupted items", self.physical, len(stale))
             if self.lexical is not None:
                 self._repair_lexical(self.lexical)
@@ -500,6 +563,42 @@ class Collection:
                 len(missing),
                 len(extra),
             )
+
+
+class BulkLoad:
+    """A bulk load into one collection, under its lock (see ``Collection.importing``)."""
+
+    def __init__(self, collection: Collection, files: ImportFiles) -> None:
+        self.collection = collection
+        self.files = files
+        self.staged: list[int] = []
+        self._staged_ids: set[int] = set()
+        self.imported = False
+        self._texts: list[tuple[int, str]] = []
+
+    def add(self, entries: Sequence[Entry]) -> tuple[list[int], list[int]]:
+        """As ``Collection.add``; the new entries are searchable once committed."""
+        return self.collection._add(entries, self._stage, self._staged_ids)
+
+    def commit(self) -> None:
+        """Import the files and make every row of the load searchable; raises (and the
+        load is rolled back) if Milvus fails the import."""
+        collection = self.collection
+        if self.staged:
+            parts = self.files.finish()
+            collection._vectors.import_files(collection.physical, parts, len(self.staged))
+            self.imported = True
+            # An import returns no timestamp: the one after the latest write stands for it
+            # (the rows are searchable already; it tells other processes the data changed).
+            collection._mark_ready(self.staged, self._texts, collection.written_ts + 1)
+
+    def _stage(self, entries: Sequence[Entry]) -> None:
+        collection = self.collection
+        self.files.add([(e.id, e.vector, collection._filter_values(e)) for e in entries])
+        self.staged.extend(e.id for e in entries)
+        self._staged_ids.update(e.id for e in entries)
+        if collection.lexical is not None:
+            self._texts.extend((e.id, collection._text(e.record)) for e in entries)
 
 
 # Turns a collection's options (already validated by the app's model) into its spec; raises

@@ -126,8 +126,11 @@ def run_load(
     items: Iterable[Parsed[T]],
     codec: ItemCodec[T],
     batch_size: int,
+    add: Callable[[Sequence[Entry]], tuple[list[int], list[int]]] | None = None,
 ) -> None:
-    """Load parsed items into a collection, reporting progress and item errors to the job."""
+    """Load parsed items into a collection, reporting progress and item errors to the job.
+    ``add`` stores a batch (``collection.add`` unless given, e.g. a bulk load's)."""
+    store = add or collection.add
     seen: set[int] = set()
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as storer:
@@ -142,7 +145,7 @@ def run_load(
                 entries = _encode_new(context, collection, batch, codec, seen)
                 if pending is not None:
                     pending.result()
-                pending = storer.submit(_store, context, collection, entries) if entries else None
+                pending = storer.submit(_store, context, store, entries) if entries else None
             if pending is not None:
                 pending.result()
     finally:
@@ -192,7 +195,11 @@ def _encode_new(
     ]
 
 
-def _store(context: JobContext, collection: Collection, entries: list[Entry]) -> None:
+def _store(
+    context: JobContext,
+    add: Callable[[Sequence[Entry]], tuple[list[int], list[int]]],
+    entries: list[Entry],
+) -> None:
     with context.timed("store"):
-        added, duplicates = collection.add(entries)
+        added, duplicates = add(entries)
     context.count(added=len(added), duplicates=len(duplicates))

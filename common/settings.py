@@ -78,6 +78,17 @@ class Settings(BaseSettings):
         description="Seconds without a heartbeat after which a process counts as dead and "
         "the others take over its jobs and half-written items.",
     )
+    bulk_import_dir: Path | None = Field(
+        None,
+        description="A folder this process writes bulk import files to and the Milvus server "
+        "reads at the same path (unset: no bulk import). See docs/scale-out.md.",
+    )
+    bulk_import_min_items: int = Field(
+        100_000,
+        ge=1,
+        description="Loads of at least this many items bulk-import their vectors (when "
+        "`bulk_import_dir` is set) instead of inserting them in batches.",
+    )
     host: str = Field("127.0.0.1", description="Bind address of the HTTP server.")
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "INFO"

@@ -77,8 +77,17 @@ def open_storage(settings: Settings) -> Storage:
         vectors.close()
         records.close()
         raise StartupError(explain_sql(error, settings.sql_url)) from error
+    imports = settings.bulk_import_dir
+    if imports is not None and vectors.capabilities.is_lite:
+        vectors.close()
+        records.close()
+        raise StartupError(
+            "SEARCH_BULK_IMPORT_DIR is for a Milvus server, which reads the files: Milvus "
+            "Lite has no bulk import (unset it, or set SEARCH_MILVUS_URI to a server)"
+        )
     try:
-        return Storage(vectors, records, MediaStore(settings.media_dir))
+        media = MediaStore(settings.media_dir)
+        return Storage(vectors, records, media, imports.resolve() if imports else None)
     except BaseException:
         vectors.close()
         records.close()

@@ -15,6 +15,7 @@ cost about a tenth of the time together that they cost apart (``common/batching.
 
 import json
 import logging
+import time
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,7 +25,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
-from pymilvus import Collection, DataType, MilvusClient, MilvusException, connections
+from pymilvus import Collection, DataType, MilvusClient, MilvusException, connections, utility
+from pymilvus.client.types import BulkInsertState
 from pymilvus.exceptions import SchemaNotReadyException
 
 from common.batching import Gathering
@@ -43,9 +45,22 @@ ScalarKind = Literal["varchar", "int64"]
 SEARCH_CONSISTENCY = "Session"
 # Rows per insert request: 1,000 rows of 1280 floats are ~5 MB, far below gRPC's limit.
 INSERT_BATCH = 1000
+# Ids per delete request (the filter expression of 10,000 ids is ~200 KB).
+DELETE_BATCH = 10_000
 # The ORM calls (used where they return what MilvusClient's do not) retry for 210 s when
 # Milvus is down; MilvusClient's fail at once. Given a timeout they stop retrying then.
 ORM_TIMEOUT_S = 10
+# How long a bulk import may take, from its files to every row being searchable.
+IMPORT_TIMEOUT_S = 3600
+_IMPORT_ENDED = {
+    BulkInsertState.ImportCompleted,
+    BulkInsertState.ImportFailed,
+    BulkInsertState.ImportFailedAndCleaned,
+}
+
+
+class ImportFailed(Exception):
+    """Milvus refused or failed a bulk import; none of its rows were stored."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +249,58 @@ class VectorStore:
             latest = max(latest, int(result.timestamp or 0))
         return latest
 
+    def import_files(self, name: str, parts: Sequence[Sequence[Path]], rows: int) -> None:
+        """Bulk-import ``rows`` rows, given as parts (each one NumPy file per field, at paths
+        the Milvus server reads), and return once all of them are searchable.
+
+        Raises ``ImportFailed`` if Milvus fails any part; the parts it completed stay (the
+        caller deletes their ids). "Completed" is not yet searchable on Milvus 2.3: the new
+        segments are loaded some seconds later, so this also waits for the count to grow.
+        """
+        before = self.count(name)
+        with _orm_api():
+            tasks = [
+                utility.do_bulk_insert(
+                    name, files=[str(path) for path in part], using=self._alias, timeout=60
+                )
+                for part in parts
+            ]
+        deadline = time.monotonic() + IMPORT_TIMEOUT_S
+        for task in tasks:
+            state = self._import_ended(task, deadline)
+            if state.state != BulkInsertState.ImportCompleted:
+                raise ImportFailed(state.failed_reason or state.state_name)
+        while self.count(name) < before + rows:
+            if time.monotonic() > deadline:
+                raise ImportFailed(f"the imported rows were not searchable in {IMPORT_TIMEOUT_S} s")
+            time.sleep(0.5)
+
+    def _import_ended(self, task: int, deadline: float) -> BulkInsertState:
+        while True:
+            with _orm_api():
+                state = utility.get_bulk_insert_state(task, using=self._alias, timeout=60)
+            if state.state in _IMPORT_ENDED:
+                return state
+            if time.monotonic() > deadline:
+                raise ImportFailed(f"the import did not end in {IMPORT_TIMEOUT_S} s")
+            time.sleep(0.5)
+
+    def wait_for_imports(self, name: str) -> None:
+        """Until no bulk import into ``name`` is running (one a dead process started goes
+        on without it): rows it would add after a clean-up could never be found again."""
+        if self.capabilities.is_lite:
+            return
+        with _orm_api():
+            tasks = utility.list_bulk_insert_tasks(
+                collection_name=name, using=self._alias, timeout=60
+            )
+        running = [task.task_id for task in tasks if task.state not in _IMPORT_ENDED]
+        if running:
+            log.warning("waiting for %d bulk imports into %s to end", len(running), name)
+        deadline = time.monotonic() + IMPORT_TIMEOUT_S
+        for task in running:
+            self._import_ended(task, deadline)
+
     def _orm_collection(self, name: str) -> Collection:
         if name not in self._orm_collections:
             try:
@@ -322,12 +389,13 @@ class VectorStore:
 
     def delete(self, name: str, ids: Sequence[int]) -> int:
         """Delete ids; return Milvus's timestamp of the delete (as ``insert`` does)."""
-        if not ids:
-            return 0
-        with _orm_api():
-            expression = f"id in {[int(i) for i in ids]}"
-            result = self._orm_collection(name).delete(expression, timeout=ORM_TIMEOUT_S)
-        return int(result.timestamp or 0)
+        latest = 0
+        for start in range(0, len(ids), DELETE_BATCH):
+            with _orm_api():
+                expression = f"id in {[int(i) for i in ids[start : start + DELETE_BATCH]]}"
+                result = self._orm_collection(name).delete(expression, timeout=ORM_TIMEOUT_S)
+            latest = max(latest, int(result.timestamp or 0))
+        return latest
 
     def drop(self, name: str) -> None:
         self._orm_collections.pop(name, None)

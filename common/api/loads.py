@@ -146,9 +146,26 @@ def run_job(context: AppContext, job: Claimed, progress: JobContext) -> None:
         solution.loader.store(progress, collection, items, context.encoder, context.settings)
     elif solution.codec is not None:
         codec = solution.codec(context.encoder, collection)
-        run_load(progress, collection, items, codec, batch_size)
+        if not bulk_import(context, progress.total):
+            run_load(progress, collection, items, codec, batch_size)
+            return
+        with collection.importing() as load:
+            try:
+                run_load(progress, collection, items, codec, batch_size, add=load.add)
+                with progress.timed("import"):
+                    load.commit()
+            except BaseException:
+                progress.count(added=-len(load.staged))  # rolled back: none of them stored
+                raise
     else:
         raise RuntimeError(f"app {solution.namespace!r} declares no codec and no store")
+
+
+def bulk_import(context: AppContext, total: int | None) -> bool:
+    """Whether a load of ``total`` items bulk-imports its vectors (``SEARCH_BULK_IMPORT_*``)."""
+    settings = context.settings
+    enabled = context.collections.storage.imports is not None
+    return enabled and total is not None and total >= settings.bulk_import_min_items
 
 
 def discard_upload(job: Claimed) -> None:
