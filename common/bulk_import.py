@@ -37,7 +37,6 @@ class ImportFiles:
         row_bytes = dim // 8 if kind == "binary" else 4 * dim
         self.part_rows = max(1, part_bytes // row_bytes)
         self.parts: list[list[Path]] = []
-        self.rows = 0
         self._columns: dict[str, list[Any]] = self._empty()
         folder.mkdir(parents=True)
 
@@ -50,7 +49,6 @@ class ImportFiles:
                 self._columns[name].append(fields[name])
             if len(self._columns["id"]) >= self.part_rows:
                 self._write_part()
-        self.rows += len(rows)
 
     def finish(self) -> list[list[Path]]:
         """Write what is left; every part's files."""

@@ -240,7 +240,7 @@ class Collection:
                     # Once imported, a failure to mark the rows ready is handled as an add's.
                     if not load.imported and load.staged:
                         log.warning("bulk load into %s rolled back", self.physical)
-                        self._undo(load.staged)
+                        self._undo(list(load.staged))
         finally:
             files.remove()
 
@@ -571,14 +571,13 @@ class BulkLoad:
     def __init__(self, collection: Collection, files: ImportFiles) -> None:
         self.collection = collection
         self.files = files
-        self.staged: list[int] = []
-        self._staged_ids: set[int] = set()
+        self.staged: set[int] = set()  # ids this load wrote, pending until the import
         self.imported = False
         self._texts: list[tuple[int, str]] = []
 
     def add(self, entries: Sequence[Entry]) -> tuple[list[int], list[int]]:
         """As ``Collection.add``; the new entries are searchable once committed."""
-        return self.collection._add(entries, self._stage, self._staged_ids)
+        return self.collection._add(entries, self._stage, self.staged)
 
     def commit(self) -> None:
         """Import the files and make every row of the load searchable; raises (and the
@@ -590,13 +589,12 @@ class BulkLoad:
             self.imported = True
             # An import returns no timestamp: the one after the latest write stands for it
             # (the rows are searchable already; it tells other processes the data changed).
-            collection._mark_ready(self.staged, self._texts, collection.written_ts + 1)
+            collection._mark_ready(list(self.staged), self._texts, collection.written_ts + 1)
 
     def _stage(self, entries: Sequence[Entry]) -> None:
         collection = self.collection
         self.files.add([(e.id, e.vector, collection._filter_values(e)) for e in entries])
-        self.staged.extend(e.id for e in entries)
-        self._staged_ids.update(e.id for e in entries)
+        self.staged.update(e.id for e in entries)
         if collection.lexical is not None:
             self._texts.extend((e.id, collection._text(e.record)) for e in entries)
 
